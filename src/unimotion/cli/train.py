@@ -1,0 +1,58 @@
+"""``unimotion train KIND --config FILE [--set key=value ...] [--resume]``.
+
+Each module in :mod:`unimotion.training.recipes` is one KIND. A recipe module defines ``HELP`` (one line),
+``CONFIG_CLASS`` (a dataclass), ``run(config, args)`` and optionally ``add_arguments(parser)``; its
+top-level imports stay light (heavy ones go inside ``run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+
+from . import add_group
+
+
+def register(subparsers) -> None:
+    from ..training import recipes
+
+    group = add_group(subparsers, "train", "train a model from a YAML recipe (configs/...)")
+    for info in sorted(pkgutil.iter_modules(recipes.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{recipes.__name__}.{info.name}")
+        p = group.add_parser(
+            info.name.replace("_", "-"),
+            help=module.HELP,
+            description=module.HELP,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        p.add_argument("--config", help="YAML recipe; defaults of the config dataclass when omitted")
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a config value, e.g. --set optim.lr=1e-4 (repeatable)",
+        )
+        p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(p)
+        p.set_defaults(func=_make_runner(module))
+
+
+def _make_runner(module):
+    def run(args: argparse.Namespace) -> int:
+        import yaml
+
+        from ..config import load_config, to_dict
+
+        config = load_config(module.CONFIG_CLASS, args.config, args.overrides)
+        if args.print_config:
+            print(yaml.safe_dump(to_dict(config), sort_keys=False))
+            return 0
+        return int(module.run(config, args) or 0)
+
+    return run
