@@ -95,3 +95,34 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def save_npz(path: str | os.PathLike, compress: bool = True, **arrays: np.ndarray) -> None:
+    """Write an ``.npz`` whose bytes depend only on the arrays (fixed zip timestamps), atomically.
+
+    ``np.savez_compressed`` stamps the current time into the zip, so reruns would differ byte-wise;
+    dataset builds must be byte-reproducible.
+    """
+    import io
+    import zipfile
+
+    mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=mode) as zf:
+            for name in sorted(arrays):
+                buf = io.BytesIO()
+                np.save(buf, np.asarray(arrays[name]), allow_pickle=False)
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = mode
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, buf.getvalue())
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
