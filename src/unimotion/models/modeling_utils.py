@@ -43,6 +43,7 @@ KNOWN_MODEL_TYPES: dict[str, str] = {
     "mld_vae": "unimotion.models.autoencoders.mld_vae:MLDVAE",
     "vq_vae": "unimotion.models.autoencoders.vq_vae:VQVAE",
     "retrieval_evaluator": "unimotion.models.evaluators.retrieval:RetrievalEvaluator",
+    "guo_t2m_evaluator": "unimotion.models.evaluators.guo_t2m:GuoT2MEvaluator",
     "keypoint_net": "unimotion.models.evaluators.keypoints:KeypointNet",
     "unimotion": "unimotion.models.unimotion.model:UniMotionModel",
     "unimo_motion_tokenizer": "unimotion.models.unimo.motion_tokenizer:MotionTokenizer",
