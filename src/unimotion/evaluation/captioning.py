@@ -70,7 +70,10 @@ def _prepare(
 
 def bleu(predictions: Sequence[str], references: Sequence[Sequence[str] | str], n: int = 4, preprocess: bool = True) -> list[float]:
     """Corpus BLEU-1..n (pycocoevalcap ``Bleu``: clipped n-gram precisions pooled over the corpus, brevity
-    penalty against the closest reference length). Returns ``[BLEU-1, ..., BLEU-n]`` in [0, 1]."""
+    penalty against the closest reference length). Returns ``[BLEU-1, ..., BLEU-n]`` in [0, 1].
+
+    pycocoevalcap smooths every precision as ``(matches + 1e-15) / (total + 1e-9)``, so an order with no
+    n-gram at all (e.g. BLEU-4 of 3-word captions) contributes 1e-6 instead of 0."""
     from pycocoevalcap.bleu.bleu import Bleu
 
     res, gts = _prepare(predictions, references, preprocess)

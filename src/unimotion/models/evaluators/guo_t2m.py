@@ -438,10 +438,13 @@ def _load_official_state(ckpt: Path) -> dict[str, Any]:
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        refused = [line.strip() for line in str(exc).splitlines() if "Unsupported global" in line]
+        if not refused:
+            raise CheckpointError(f"{ckpt} is not a readable torch checkpoint: {str(exc).splitlines()[-1]}") from exc
         raise CheckpointError(
-            f"{ckpt} holds objects other than plain tensors/containers and was refused by torch.load(weights_only=True): "
-            f"{str(exc).splitlines()[0]}. Re-save only the state dicts: torch.save({{k: ckpt[k] for k in "
-            f"{list(OFFICIAL_KEYS)}}}, path) in a trusted environment."
+            f"{ckpt} holds objects other than plain tensors/containers and was refused by torch.load(weights_only=True) "
+            f"({refused[0]}). Re-save only the state dicts in a trusted environment: "
+            f"torch.save({{k: ckpt[k] for k in {list(OFFICIAL_KEYS)}}}, path)."
         ) from exc
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         raise CheckpointError(f"{ckpt} is not a readable torch checkpoint: {exc}") from exc
