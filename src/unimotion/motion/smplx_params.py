@@ -187,9 +187,10 @@ class SMPLXBodyModel:
             raise MotionError(f"betas must have shape (..., {NUM_BETAS}), got {tuple(betas.shape)}")
         xp = array_namespace(betas)
         rest = self._as(betas, self.joint_rest)
-        dirs = self._as(betas, self.joint_dirs)
-        # (..., 1, 1, 10) * (22, 3, 10) summed over betas → (..., 22, 3)
-        return rest + xp.sum(dirs * betas[..., None, None, :], axis=-1)
+        dirs = self._as(betas, self.joint_dirs.reshape(NUM_BODY_JOINTS * 3, NUM_BETAS))
+        # (..., 10) @ (10, 66) → (..., 22, 3)
+        shaped = xp.reshape(betas @ xp.matrix_transpose(dirs), (*betas.shape[:-1], NUM_BODY_JOINTS, 3))
+        return rest + shaped
 
     def rest_offsets(self, betas: Any = None, like: Any = None) -> Any:
         """Offsets of each joint from its parent in the rest pose, (22, 3) or (..., 22, 3).

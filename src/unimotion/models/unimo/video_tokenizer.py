@@ -1,0 +1,325 @@
+"""UniMo's discrete video tokenizer: a small causal 3D-convolutional autoencoder with FSQ.
+
+UniMo uses NVIDIA's Cosmos discrete tokenizer DV8x16x16 (spec ``unimo.md`` §2.2): causal in time (the
+first frame is encoded alone, so T = 1 + c_t·n frames give 1 + n latent frames), spatial compression 16,
+FSQ codes. No pretrained tokenizer is reachable here, so this module trains one of the same family on
+BandaiML renders (64×64 clips):
+
+* **Causality.** Every temporal convolution pads on the left only (replicating the first frame), the
+  normalisation is per frame (GroupNorm with time folded into the batch), temporal downsampling is a
+  stride-2 causal convolution and temporal upsampling repeats frames and drops the first copy. Hence
+  latent frame k depends only on raw frames ≤ k·c_t, latent frame 0 only on frame 0, and
+  ``encode(video[:, :1])`` gives the same first latent frame as ``encode(video)`` — an image is
+  tokenized exactly like the first frame of a clip (what I2VM conditions on).
+* **Compression.** ``spatial_compression`` c_s and ``temporal_compression`` c_t are powers of two with
+  c_t ≤ c_s; one resolution level per factor 2 of c_s, the last log2(c_t) levels also halve time.
+  Default c_s = 8, c_t = 4: a 17-frame 64×64 clip → 5 × 8 × 8 = 320 tokens (CPU-sized; Cosmos uses
+  8×16×16 on 640×1024).
+* **Quantiser.** :class:`~unimotion.models.blocks.quantizers.FSQ` with ``fsq_levels`` (default
+  [8, 5, 5, 5] = 1000 codes; Cosmos uses [8, 8, 8, 5, 5, 5] = 64,000).
+* **Losses.** L1 plus an optional spatial-gradient L1 (no perceptual network: none is available
+  offline). :func:`psnr` reports quality.
+
+Any tokenizer satisfying :class:`VideoTokenizerInterface` (encode → indices (B, t, h, w), decode ←
+indices, ``num_codes``, compressions) can replace this one, e.g. a wrapper around a pretrained Cosmos
+DV tokenizer; the AR model only sees code ids and the grid geometry.
+
+Video tensors are batch-first ``(B, T, 3, H, W)`` floats in [-1, 1] (see :func:`to_model_range`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import ConfigError, InputError
+from ..blocks.quantizers import FSQ
+from ..modeling_utils import ModelOutput, PretrainedModel
+
+
+@runtime_checkable
+class VideoTokenizerInterface(Protocol):
+    """What the UniMo model and pipelines need from a discrete video tokenizer."""
+
+    @property
+    def num_codes(self) -> int: ...  # vocabulary size of one video token
+
+    @property
+    def temporal_compression(self) -> int: ...  # c_t
+
+    @property
+    def spatial_compression(self) -> int: ...  # c_s
+
+    def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]: ...
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor: ...  # (B, T, 3, H, W) → (B, t, h, w) long
+
+    def decode(self, indices: torch.Tensor) -> torch.Tensor: ...  # (B, t, h, w) → (B, T, 3, H, W)
+
+
+@dataclass
+class VideoTokenizerConfig:
+    in_channels: int = 3
+    base_channels: int = 16  # CPU-sized default (0.42 M parameters with channel_mult [1, 2, 2])
+    channel_mult: list[int] = field(default_factory=lambda: [1, 2, 2])  # one entry per ×2 spatial level
+    num_res_blocks: int = 1  # residual blocks per level
+    spatial_compression: int = 8  # c_s (power of 2) → len(channel_mult) must be log2(c_s)
+    temporal_compression: int = 4  # c_t (power of 2, ≤ c_s)
+    temporal_kernel: int = 3  # kernel size in time of the causal convolutions
+    fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])  # 1000 codes
+    norm_groups: int = 8
+    w_l1: float = 1.0
+    w_grad: float = 0.0  # L1 on spatial finite differences (sharpness), 0 disables
+    image_size: tuple[int, int] = (64, 64)  # nominal (H, W) of training clips (documentation/pipelines)
+    num_frames: int = 17  # nominal clip length (1 + c_t·n)
+
+    def __post_init__(self) -> None:
+        for name in ("spatial_compression", "temporal_compression"):
+            v = getattr(self, name)
+            if v < 1 or v & (v - 1):
+                raise ConfigError(f"VideoTokenizerConfig.{name} must be a power of two, got {v}")
+        if self.temporal_compression > self.spatial_compression:
+            raise ConfigError("temporal_compression must be <= spatial_compression (one level per factor 2)")
+        if len(self.channel_mult) != int(math.log2(self.spatial_compression)):
+            raise ConfigError(
+                f"channel_mult needs log2(spatial_compression) = {int(math.log2(self.spatial_compression))} "
+                f"entries, got {len(self.channel_mult)}"
+            )
+        if any(lv < 2 for lv in self.fsq_levels) or not self.fsq_levels:
+            raise ConfigError(f"fsq_levels must be a non-empty list of integers >= 2, got {self.fsq_levels}")
+        if self.temporal_kernel < 1 or self.base_channels < 1 or self.num_res_blocks < 0:
+            raise ConfigError("temporal_kernel and base_channels must be >= 1, num_res_blocks >= 0")
+        for m in self.channel_mult:
+            if (self.base_channels * m) % self.norm_groups:
+                raise ConfigError(f"channels {self.base_channels * m} are not divisible by norm_groups {self.norm_groups}")
+
+
+@dataclass
+class VideoTokenizerOutput(ModelOutput):
+    reconstruction: torch.Tensor  # (B, T, 3, H, W)
+    indices: torch.Tensor  # (B, t, h, w)
+    loss: torch.Tensor | None = None
+    losses: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def to_model_range(video: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] → float [-1, 1]; floating-point input is assumed to be in [-1, 1] already."""
+    if video.dtype == torch.uint8:
+        return video.float() / 127.5 - 1.0
+    return video.float()
+
+
+def to_uint8(video: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] → uint8 [0, 255] (clamped)."""
+    return ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB per batch item (B,); ``data_range`` 2 for [-1, 1] videos."""
+    mse = (pred.float() - target.float()).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(data_range**2 / mse.clamp(min=1e-12))
+
+
+class CausalConv3d(nn.Module):
+    """3D convolution, causal in time: (kt − 1) replicated first frames on the left, none on the right."""
+
+    def __init__(self, cin: int, cout: int, kernel: tuple[int, int, int] = (3, 3, 3),
+                 stride: tuple[int, int, int] = (1, 1, 1)):
+        super().__init__()
+        self.time_pad = kernel[0] - 1
+        self.space_pad = kernel[1] // 2
+        self.conv = nn.Conv3d(cin, cout, kernel, stride=stride, padding=(0, self.space_pad, self.space_pad))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W)
+        if self.time_pad:
+            x = torch.cat([x[:, :, :1].expand(-1, -1, self.time_pad, -1, -1), x], dim=2)
+        return self.conv(x)
+
+
+class FrameGroupNorm(nn.GroupNorm):
+    """GroupNorm computed per frame (time folded into the batch), so it never mixes frames."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W)
+        b, c, t, h, w = x.shape
+        y = super().forward(x.transpose(1, 2).reshape(b * t, c, h, w))
+        return y.view(b, t, c, h, w).transpose(1, 2)
+
+
+class ResBlock3D(nn.Module):
+    def __init__(self, cin: int, cout: int, groups: int, kt: int):
+        super().__init__()
+        self.norm1 = FrameGroupNorm(groups, cin)
+        self.conv1 = CausalConv3d(cin, cout, (kt, 3, 3))
+        self.norm2 = FrameGroupNorm(groups, cout)
+        self.conv2 = CausalConv3d(cout, cout, (kt, 3, 3))
+        self.skip = nn.Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+class Downsample(nn.Module):
+    """Halve H, W (stride-2 conv) and optionally T (stride-2 causal conv: 1 + 2n frames → 1 + n)."""
+
+    def __init__(self, ch: int, time: bool):
+        super().__init__()
+        self.space = nn.Conv3d(ch, ch, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+        self.time = CausalConv3d(ch, ch, (3, 1, 1), stride=(2, 1, 1)) if time else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.space(x)
+        return self.time(x) if self.time is not None else x
+
+
+class Upsample(nn.Module):
+    """Double H, W (nearest + conv) and optionally T (repeat frames, drop the first copy: 1 + n → 1 + 2n)."""
+
+    def __init__(self, ch: int, time: bool, kt: int):
+        super().__init__()
+        self.time = time
+        self.space = nn.Conv3d(ch, ch, (1, 3, 3), padding=(0, 1, 1))
+        self.time_conv = CausalConv3d(ch, ch, (kt, 1, 1)) if time else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.time:
+            x = x.repeat_interleave(2, dim=2)[:, :, 1:]
+            x = self.time_conv(x)
+        x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
+        return self.space(x)
+
+
+# ------------------------------------------------------------------------------------------ model
+class VideoTokenizer(PretrainedModel):
+    """Causal 3D-conv FSQ tokenizer (see the module docstring); satisfies :class:`VideoTokenizerInterface`."""
+
+    config_class = VideoTokenizerConfig
+    model_type = "unimo_video_tokenizer"
+
+    def __init__(self, config: VideoTokenizerConfig):
+        super().__init__(config)
+        c = config
+        n_levels = len(c.channel_mult)
+        n_time = int(math.log2(c.temporal_compression))
+        time_levels = set(range(n_levels - n_time, n_levels))  # the deepest levels also halve time
+        g, kt = c.norm_groups, c.temporal_kernel
+        chans = [c.base_channels * m for m in c.channel_mult]
+
+        enc: list[nn.Module] = [CausalConv3d(c.in_channels, chans[0], (kt, 3, 3))]
+        ch = chans[0]
+        for i, out in enumerate(chans):
+            for _ in range(c.num_res_blocks):
+                enc.append(ResBlock3D(ch, out, g, kt))
+                ch = out
+            if ch != out:
+                enc.append(nn.Conv3d(ch, out, 1))
+                ch = out
+            enc.append(Downsample(ch, time=i in time_levels))
+        enc += [ResBlock3D(ch, ch, g, kt), FrameGroupNorm(g, ch), nn.SiLU(),
+                CausalConv3d(ch, len(c.fsq_levels), (1, 1, 1))]
+        self.encoder = nn.Sequential(*enc)
+        self.quantizer = FSQ(c.fsq_levels)
+
+        dec: list[nn.Module] = [CausalConv3d(len(c.fsq_levels), ch, (kt, 3, 3)), ResBlock3D(ch, ch, g, kt)]
+        for i in reversed(range(n_levels)):
+            out = chans[i]
+            dec.append(Upsample(ch, time=i in time_levels, kt=kt))
+            for _ in range(c.num_res_blocks):
+                dec.append(ResBlock3D(ch, out, g, kt))
+                ch = out
+            if ch != out:
+                dec.append(nn.Conv3d(ch, out, 1))
+                ch = out
+        dec += [FrameGroupNorm(g, ch), nn.SiLU(), CausalConv3d(ch, c.in_channels, (kt, 3, 3))]
+        self.decoder = nn.Sequential(*dec)
+
+    # ------------------------------------------------------------------ interface
+    @property
+    def num_codes(self) -> int:
+        return self.quantizer.num_codes
+
+    @property
+    def temporal_compression(self) -> int:
+        return self.config.temporal_compression
+
+    @property
+    def spatial_compression(self) -> int:
+        return self.config.spatial_compression
+
+    def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """(t, h, w) of the code grid for a clip; raises InputError for incompatible sizes."""
+        ct, cs = self.temporal_compression, self.spatial_compression
+        if num_frames < 1 or (num_frames - 1) % ct:
+            raise InputError(f"a clip needs 1 + {ct}·n frames (the first frame is encoded alone), got {num_frames}")
+        if height % cs or width % cs or height < cs or width < cs:
+            raise InputError(f"height and width must be positive multiples of {cs}, got {height}×{width}")
+        return 1 + (num_frames - 1) // ct, height // cs, width // cs
+
+    def _check_video(self, video: torch.Tensor) -> torch.Tensor:
+        if not isinstance(video, torch.Tensor) or video.ndim != 5 or video.shape[2] != self.config.in_channels:
+            shape = tuple(video.shape) if hasattr(video, "shape") else type(video).__name__
+            raise InputError(f"video must be (B, T, {self.config.in_channels}, H, W), got {shape}")
+        self.latent_shape(video.shape[1], video.shape[3], video.shape[4])
+        video = to_model_range(video) if video.dtype == torch.uint8 else video.float()
+        if not torch.isfinite(video).all():
+            raise InputError("video contains NaN or Inf")
+        return video
+
+    def _latent(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, H, W) → continuous pre-quantisation latent (B, t, h, w, D)."""
+        z = self.encoder(video.transpose(1, 2))  # (B, D, t, h, w)
+        return z.permute(0, 2, 3, 4, 1)
+
+    def _decode_latent(self, q: torch.Tensor) -> torch.Tensor:
+        """Quantised (B, t, h, w, D) → (B, T, C, H, W)."""
+        return self.decoder(q.permute(0, 4, 1, 2, 3)).transpose(1, 2)
+
+    @torch.no_grad()
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) in [-1, 1] (or uint8) → code ids (B, t, h, w)."""
+        video = self._check_video(video)
+        return self.quantizer(self._latent(video)).indices
+
+    @torch.no_grad()
+    def decode(self, indices: torch.Tensor) -> torch.Tensor:
+        """Code ids (B, t, h, w) → video (B, 1 + c_t(t − 1), 3, h·c_s, w·c_s) in (about) [-1, 1]."""
+        if indices.ndim != 4 or indices.dtype.is_floating_point:
+            raise InputError(f"video code ids must be an integer (B, t, h, w) tensor, got {tuple(indices.shape)}")
+        if int(indices.min()) < 0 or int(indices.max()) >= self.num_codes:
+            raise InputError(f"video code ids must lie in [0, {self.num_codes})")
+        return self._decode_latent(self.quantizer.codes_to_vectors(indices).to(self._dtype()))
+
+    def _dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def forward(self, video: torch.Tensor) -> VideoTokenizerOutput:
+        """Reconstruct a clip (B, T, 3, H, W) with the training losses."""
+        video = self._check_video(video)
+        q = self.quantizer(self._latent(video))
+        recon = self._decode_latent(q.quantized)
+        c = self.config
+        losses = {"l1": (recon - video).abs().mean()}
+        total = c.w_l1 * losses["l1"]
+        if c.w_grad > 0:
+            def grads(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                return v[..., 1:, :] - v[..., :-1, :], v[..., :, 1:] - v[..., :, :-1]
+
+            (ry, rx), (ty, tx) = grads(recon), grads(video)
+            losses["grad"] = (ry - ty).abs().mean() + (rx - tx).abs().mean()
+            total = total + c.w_grad * losses["grad"]
+        return VideoTokenizerOutput(recon, q.indices, total, losses)
+
+    def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        """``batch["video"]``: (B, T, 3, H, W) uint8 or float in [-1, 1]."""
+        video = self._check_video(batch["video"])
+        out = self(video)
+        with torch.no_grad():
+            p = psnr(out.reconstruction, video).mean()
+        return {"loss": out.loss, **{f"loss_{k}": v.detach() for k, v in out.losses.items()}, "psnr": p}

@@ -1,0 +1,170 @@
+"""UniMo video tokenizer: causality (first frame alone), compression, FSQ round trips, losses, save/load."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from unimotion.errors import ConfigError, InputError
+from unimotion.models.modeling_utils import load_pretrained
+from unimotion.models.unimo.video_tokenizer import (
+    CausalConv3d,
+    VideoTokenizer,
+    VideoTokenizerConfig,
+    VideoTokenizerInterface,
+    psnr,
+    to_model_range,
+    to_uint8,
+)
+
+
+def tiny(**kw) -> VideoTokenizerConfig:
+    base = dict(base_channels=8, channel_mult=[1, 1], spatial_compression=4, temporal_compression=2,
+                fsq_levels=[5, 3, 3], norm_groups=4)
+    base.update(kw)
+    return VideoTokenizerConfig(**base)
+
+
+def clip(b: int = 2, t: int = 9, hw: int = 16, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, t, 3, hw, hw, generator=g) * 2 - 1
+
+
+@pytest.mark.parametrize("cs, ct, t, hw", [(4, 2, 9, 16), (4, 4, 9, 16), (8, 4, 17, 32), (2, 1, 3, 8)])
+def test_compression_and_grid(cs, ct, t, hw):
+    n = int(math.log2(cs))
+    m = VideoTokenizer(tiny(spatial_compression=cs, temporal_compression=ct, channel_mult=[1] * n)).eval()
+    x = clip(t=t, hw=hw)
+    codes = m.encode(x)
+    assert codes.shape == (2, 1 + (t - 1) // ct, hw // cs, hw // cs) == (2, *m.latent_shape(t, hw, hw))
+    assert codes.dtype == torch.long and int(codes.min()) >= 0 and int(codes.max()) < m.num_codes == 45
+    assert m.decode(codes).shape == x.shape
+
+
+def test_encoder_is_causal_and_first_frame_is_encoded_alone():
+    m = VideoTokenizer(tiny(temporal_compression=4)).eval()
+    x = clip(t=9)
+    codes = m.encode(x)
+    latent = m._latent(x)
+    # an image (1-frame clip) gives the first latent frame of the clip
+    assert torch.equal(m.encode(x[:, :1])[:, 0], codes[:, 0])
+    torch.testing.assert_close(m._latent(x[:, :1])[:, 0], latent[:, 0])
+    # latent frame k depends only on raw frames <= k·c_t
+    for k in range(3):
+        y = x.clone()
+        y[:, k * 4 + 1 :] = torch.rand_like(y[:, k * 4 + 1 :])
+        changed = m._latent(y)
+        torch.testing.assert_close(changed[:, : k + 1], latent[:, : k + 1])
+        if k < 2:
+            assert (changed[:, k + 1 :] - latent[:, k + 1 :]).abs().max() > 1e-4
+
+
+def test_decoder_is_causal():
+    m = VideoTokenizer(tiny(temporal_compression=2)).eval()
+    codes = m.encode(clip(t=9))
+    video = m.decode(codes)
+    other = codes.clone()
+    other[:, 3:] = (other[:, 3:] + 7) % m.num_codes  # change latent frames 3, 4
+    changed = m.decode(other)
+    torch.testing.assert_close(changed[:, :5], video[:, :5])  # frames 0..4 come from latents 0..2
+    assert (changed[:, 5:] - video[:, 5:]).abs().max() > 1e-4
+
+
+def test_causal_conv_pads_left_by_replicating_the_first_frame():
+    conv = CausalConv3d(1, 1, (3, 1, 1))
+    x = torch.tensor([5.0, 1.0, 2.0, 3.0]).view(1, 1, 4, 1, 1)
+    with torch.no_grad():
+        conv.conv.weight.copy_(torch.tensor([1.0, 10.0, 100.0]).view(1, 1, 3, 1, 1))
+        conv.conv.bias.zero_()
+    y = conv(x).flatten().tolist()
+    # output t = x[t-2] + 10 x[t-1] + 100 x[t], with x[-1] = x[-2] = x[0] = 5
+    assert y == [555.0, 5 + 50 + 100.0, 5 + 10 + 200.0, 1 + 20 + 300.0]
+
+
+def test_round_trip_matches_forward_and_indices_match_fsq():
+    m = VideoTokenizer(tiny()).eval()
+    x = clip()
+    out = m(x)
+    codes = m.encode(x)
+    assert torch.equal(out.indices, codes)
+    torch.testing.assert_close(m.decode(codes), out.reconstruction)
+    # code ids decode to exactly the FSQ values the decoder saw
+    z = m.quantizer(m._latent(x)).quantized
+    torch.testing.assert_close(m.quantizer.codes_to_vectors(codes), z)
+
+
+def test_losses_and_psnr():
+    m = VideoTokenizer(tiny(w_grad=0.5))
+    x = clip()
+    out = m(x)
+    torch.testing.assert_close(out.losses["l1"], (out.reconstruction - x).abs().mean())
+    torch.testing.assert_close(out.loss, out.losses["l1"] + 0.5 * out.losses["grad"])
+    out.loss.backward()
+    a = torch.zeros(2, 3, 3, 4, 4)
+    b = a + torch.tensor([0.1, 0.2]).view(2, 1, 1, 1, 1)
+    torch.testing.assert_close(psnr(b, a), 10 * torch.log10(4 / torch.tensor([0.01, 0.04])))
+
+
+def test_uint8_conversion():
+    u = torch.tensor([0, 255, 128], dtype=torch.uint8)
+    v = to_model_range(u)
+    torch.testing.assert_close(v, torch.tensor([-1.0, 1.0, 128 / 127.5 - 1]))
+    assert torch.equal(to_uint8(v), u)
+    m = VideoTokenizer(tiny()).eval()
+    x = clip()
+    assert torch.equal(m.encode(to_uint8(x)), m.encode(to_model_range(to_uint8(x))))
+
+
+def test_training_improves_psnr():
+    torch.manual_seed(0)
+    m = VideoTokenizer(tiny(base_channels=8, fsq_levels=[8, 5, 5]))
+    # smooth moving blobs, like rendered figures
+    t = torch.arange(9.0)[:, None, None]
+    yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    blob = torch.exp(-((xx - 4 - t) ** 2 + (yy - 8) ** 2) / 8)  # (9, 16, 16)
+    x = (blob[None, :, None].expand(2, 9, 3, 16, 16) * 2 - 1).contiguous()
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    first = None
+    for step in range(30):
+        logs = m.training_step({"video": x}, step)
+        opt.zero_grad()
+        logs["loss"].backward()
+        opt.step()
+        first = first if first is not None else float(logs["psnr"])
+    assert float(logs["psnr"]) > first + 3
+
+
+def test_save_load_round_trip(tmp_path):
+    m = VideoTokenizer(tiny()).eval()
+    m.save_pretrained(tmp_path / "vt")
+    loaded = load_pretrained(tmp_path / "vt")
+    assert isinstance(loaded, VideoTokenizer) and loaded.config == m.config
+    x = clip()
+    assert torch.equal(loaded.encode(x), m.encode(x))
+    torch.testing.assert_close(loaded.decode(m.encode(x)), m.decode(m.encode(x)))
+
+
+def test_protocol_and_validation():
+    m = VideoTokenizer(tiny())
+    assert isinstance(m, VideoTokenizerInterface)
+    assert m.temporal_compression == 2 and m.spatial_compression == 4
+    with pytest.raises(InputError, match="1 \\+ 2·n"):
+        m.encode(clip(t=8))
+    with pytest.raises(InputError, match="multiples of 4"):
+        m.encode(clip(hw=10))
+    with pytest.raises(InputError, match="B, T, 3, H, W"):
+        m.encode(torch.zeros(2, 9, 16, 16))
+    bad = clip()
+    bad[0, 0, 0, 0, 0] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        m.encode(bad)
+    with pytest.raises(InputError, match=r"\[0, 45\)"):
+        m.decode(torch.full((1, 2, 4, 4), 45))
+    with pytest.raises(ConfigError, match="power of two"):
+        VideoTokenizerConfig(spatial_compression=6)
+    with pytest.raises(ConfigError, match="channel_mult"):
+        VideoTokenizerConfig(spatial_compression=8, channel_mult=[1, 2])
+    with pytest.raises(ConfigError, match="temporal_compression"):
+        VideoTokenizerConfig(spatial_compression=2, temporal_compression=4, channel_mult=[1])
