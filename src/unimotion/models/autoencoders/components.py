@@ -1,0 +1,132 @@
+"""Building blocks shared by the transformer VAEs (CMA-VAE, MLD-VAE).
+
+* :class:`MotionFrontEnd` — per-frame linear embedding, temporal downsampling T → T_z = ⌈T/rate⌉ with the
+  mask downsampled consistently, and a positional encoding over latent steps. The CMA-VAE's motion
+  encoder and vision-fused encoder share one instance (spec §3.2).
+* :class:`LatentDecoder` — latent tokens (B, T_z, d) → frames (B, T, D) with a SkipTransformer; three
+  ways to reach the frame rate (``decoder_arch``):
+
+  - ``"cross_attention"``: T zero queries + frame positional encoding attend to the latent tokens
+    (self-attention over frames, cross-attention to latents in every layer). Spec §3.3's inferred design;
+    works for time-aligned latents and for global tokens.
+  - ``"concat"``: MLD's "all_encoder" decoder: one self-attention sequence [latents; queries], the output
+    read at the query positions. Works for both kinds of latent.
+  - ``"upsample"``: each latent step is repeated ``rate`` times (nearest upsampling, cropped to T), frame
+    positions are added and a self-attention SkipTransformer refines the frames. Needs time-aligned
+    latents (CMA-VAE only).
+
+Masking: padded frames are zeroed before every temporal convolution/pooling, so the result at valid
+positions does not depend on how much padding the batch has; attention ignores padded keys.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import ConfigError
+from ..blocks.positional import PositionalKind, build_positional
+from ..blocks.skip_transformer import SkipTransformer, SkipTransformerConfig
+from .base import downsample_mask
+
+DownsampleKind = Literal["conv", "avgpool"]
+DecoderArch = Literal["cross_attention", "concat", "upsample"]
+
+
+class MotionFrontEnd(nn.Module):
+    """(B, T, D) motion + (B, T) mask → (B, T_z, width) tokens + (B, T_z) mask, T_z = ⌈T/rate⌉.
+
+    ``downsample="conv"``: log2(rate) stages of Conv1d(kernel 4, stride 2, padding 1) (T2M-GPT's
+    down-sampling block) with GELU between stages; ``rate`` must be a power of two. The sequence is first
+    right-padded with zeros to a multiple of ``rate``, so each stage halves the length exactly and
+    T_z = ⌈T/rate⌉; the mask is any-pooled per stage and applied after every stage.
+    ``downsample="avgpool"``: mean of the valid frames in each window of ``rate`` frames (any rate ≥ 1).
+    """
+
+    def __init__(self, input_dim: int, width: int, rate: int = 4, downsample: DownsampleKind = "conv",
+                 positional: PositionalKind = "learned", max_frames: int = 196):
+        super().__init__()
+        if rate < 1:
+            raise ConfigError(f"downsample rate must be >= 1, got {rate}")
+        if downsample == "conv" and rate & (rate - 1):
+            raise ConfigError(f"downsample='conv' needs a power-of-two rate, got {rate}")
+        self.rate, self.kind = rate, downsample
+        self.embed = nn.Linear(input_dim, width)
+        n_stages = int(math.log2(rate)) if downsample == "conv" else 0
+        self.convs = nn.ModuleList(nn.Conv1d(width, width, 4, stride=2, padding=1) for _ in range(n_stages))
+        self.pos = build_positional(positional, math.ceil(max_frames / rate), width)
+
+    def forward(self, motion: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """motion (B, T, D), mask (B, T) → tokens (B, T_z, width), mask_z (B, T_z).
+
+        Before the positional encoding is added, tokens at padded latent steps are zero."""
+        x = self.embed(motion) * mask[..., None].to(motion.dtype)
+        pad = (-x.shape[1]) % self.rate
+        if pad:
+            x = F.pad(x, (0, 0, 0, pad))
+            mask = F.pad(mask, (0, pad), value=False)
+        if self.kind == "conv":
+            h = x.transpose(1, 2)  # (B, W, T)
+            for i, conv in enumerate(self.convs):
+                h = conv(h)
+                if i < len(self.convs) - 1:
+                    h = F.gelu(h)
+                mask = downsample_mask(mask, 2)
+                h = h * mask[:, None].to(h.dtype)
+            x = h.transpose(1, 2)
+        elif self.rate > 1:
+            b, t, w = x.shape
+            m = mask.to(x.dtype).view(b, t // self.rate, self.rate, 1)
+            x = (x.view(b, t // self.rate, self.rate, w) * m).sum(2) / m.sum(2).clamp(min=1)
+            mask = downsample_mask(mask, self.rate)
+        return self.pos(x), mask
+
+
+class LatentDecoder(nn.Module):
+    """Latent tokens (B, N, latent_dim) → motion (B, T, output_dim); see the module docstring for ``arch``.
+
+    Args:
+        latent_dim: d, width of z.
+        width: transformer width.
+        output_dim: D, motion channels.
+        arch: ``cross_attention`` | ``concat`` | ``upsample``.
+        cfg: SkipTransformer depth/heads/FF.
+        positional: kind of the frame-query and latent positional encodings.
+        max_frames: size of the frame positional table (learned encodings).
+        max_latents: size of the latent positional table (learned encodings).
+        rate: frames per latent step (``upsample`` only).
+    """
+
+    def __init__(self, latent_dim: int, width: int, output_dim: int, arch: DecoderArch,
+                 cfg: SkipTransformerConfig, positional: PositionalKind, max_frames: int, max_latents: int,
+                 rate: int | None = None):
+        super().__init__()
+        if arch == "upsample" and not rate:
+            raise ConfigError("decoder_arch='upsample' needs time-aligned latents (a temporal rate)")
+        if arch not in ("cross_attention", "concat", "upsample"):
+            raise ConfigError(f"unknown decoder_arch {arch!r}")
+        self.arch, self.rate = arch, rate
+        self.in_proj = nn.Linear(latent_dim, width)
+        self.latent_pos = build_positional(positional, max_latents, width)
+        self.query_pos = build_positional(positional, max_frames, width)
+        self.transformer = SkipTransformer(width, cfg, cross_attention=arch == "cross_attention")
+        self.out_proj = nn.Linear(width, output_dim)
+
+    def forward(self, z: torch.Tensor, mask_z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """z (B, N, d), mask_z (B, N), mask (B, T) → (B, T, output_dim), zero at padded frames."""
+        b, n, _ = z.shape
+        t = mask.shape[1]
+        memory = self.latent_pos(self.in_proj(z))  # (B, N, W)
+        queries = self.query_pos.table(t).to(memory.dtype)[None].expand(b, t, -1)  # (B, T, W)
+        if self.arch == "cross_attention":
+            h = self.transformer(queries, mask, context=memory, context_mask=mask_z)
+        elif self.arch == "concat":
+            h = self.transformer(torch.cat([memory, queries], 1), torch.cat([mask_z, mask], 1))[:, n:]
+        else:
+            up = memory.repeat_interleave(self.rate, dim=1)[:, :t]
+            h = self.transformer(up + queries, mask)
+        return self.out_proj(h) * mask[..., None].to(h.dtype)
