@@ -1,0 +1,304 @@
+"""Frames ↔ files: GIF, PNG strips, MP4 (when an encoder is installed), folders of images.
+
+Frames are uint8 arrays of shape (T, H, W, 3) (RGB; (T, H, W) grey is accepted on input). Every writer goes
+through :func:`unimotion.utils.io.atomic_path`, so a failed or interrupted write never leaves a truncated
+file under the final name.
+
+Encoders
+--------
+* GIF and PNG need only Pillow (a core dependency).
+* MP4 (H.264, ``yuv420p``) uses the first backend that is present, in this order: ``imageio-ffmpeg`` (a
+  Python package bundling an ffmpeg binary, 165 MB, deliberately *not* a dependency), PyAV (``av``), or an
+  ``ffmpeg`` executable on ``PATH``. With none of them :func:`save_mp4` raises
+  :class:`~unimotion.errors.UnimotionError` saying how to get one; GIF/PNG keep working.
+
+GIF caveat: Pillow merges *identical consecutive* frames into one frame with the summed duration (the
+animation's timing is unchanged). :func:`read_video` expands such frames back to the base frame rate, so a
+write → read round trip returns the original number of frames.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, UnimotionError
+from ..utils.io import atomic_path
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+MP4_INSTALL_HINT = (
+    "no MP4 encoder is installed: install one of `pip install imageio-ffmpeg` (bundles ffmpeg, ~165 MB), "
+    "`pip install av` (PyAV), or a system `ffmpeg` on PATH (e.g. `apt-get install ffmpeg`); "
+    "GIF and PNG output need nothing extra"
+)
+
+
+# ------------------------------------------------------------------------------------------ validation
+def check_frames(frames, name: str = "frames") -> np.ndarray:
+    """Validate and return frames as a C-contiguous uint8 array (T, H, W, 3).
+
+    Accepts (T, H, W, 3) RGB or (T, H, W) grey (expanded to RGB). Floats are rejected rather than guessed at
+    (is 1.0 white or almost black?): convert with ``(x * 255).round().astype(np.uint8)`` yourself.
+    """
+    if isinstance(frames, Sequence) and not isinstance(frames, np.ndarray):
+        if len(frames) == 0:
+            raise InputError(f"{name} is empty: need at least one frame")
+        frames = np.stack([np.asarray(f) for f in frames])
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = np.repeat(frames[..., None], 3, axis=-1)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise InputError(f"{name} must have shape (T, H, W, 3) or (T, H, W), got {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise InputError(f"{name} must be uint8 (0..255), got dtype {frames.dtype}")
+    if min(frames.shape[:3]) == 0:
+        raise InputError(f"{name} is empty: shape {frames.shape}")
+    return np.ascontiguousarray(frames)
+
+
+def _check_fps(fps: float) -> float:
+    fps = float(fps)
+    if not np.isfinite(fps) or fps <= 0:
+        raise InputError(f"fps must be a positive number, got {fps}")
+    return fps
+
+
+# ------------------------------------------------------------------------------------------ writers
+def save_gif(frames, path: str | os.PathLike, fps: float = 20.0, loop: int = 0) -> Path:
+    """Write an animated GIF (Pillow). ``loop=0`` repeats forever. Returns the path.
+
+    GIF stores delays in 1/100 s, so frame rates whose period is not a multiple of 10 ms are rounded
+    (30 fps plays at ~30.3 fps).
+    """
+    from PIL import Image
+
+    frames = check_frames(frames)
+    fps = _check_fps(fps)
+    images = [Image.fromarray(f) for f in frames]
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000.0 / fps, loop=loop,
+            optimize=False, disposal=1,
+        )
+    return path
+
+
+def frame_strip(frames, num: int = 8, columns: int | None = None, gap: int = 2,
+                gap_color: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """Pick ``num`` evenly spaced frames (first and last included) and tile them into one image.
+
+    Returns uint8 (rows·H + gaps, columns·W + gaps, 3); ``columns=None`` puts every frame in one row.
+    """
+    frames = check_frames(frames)
+    if num < 1:
+        raise InputError(f"num must be >= 1, got {num}")
+    count = min(num, frames.shape[0])
+    idx = np.unique(np.round(np.linspace(0, frames.shape[0] - 1, count)).astype(int))
+    picked = frames[idx]
+    cols = len(idx) if columns is None else max(1, min(int(columns), len(idx)))
+    rows = -(-len(idx) // cols)
+    _, h, w, _ = picked.shape
+    out = np.empty((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, 3), dtype=np.uint8)
+    out[:] = np.asarray(gap_color, dtype=np.uint8)
+    for k, frame in enumerate(picked):
+        r, c = divmod(k, cols)
+        out[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = frame
+    return out
+
+
+def save_png(image, path: str | os.PathLike) -> Path:
+    """Write one uint8 (H, W, 3) image as PNG."""
+    from PIL import Image
+
+    image = check_frames(np.asarray(image)[None], name="image")[0]
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+    return path
+
+
+def save_png_strip(frames, path: str | os.PathLike, num: int = 8, columns: int | None = None) -> Path:
+    """Write ``num`` evenly spaced frames side by side (or in ``columns`` per row) as one PNG."""
+    return save_png(frame_strip(frames, num=num, columns=columns), path)
+
+
+def mp4_backend() -> str | None:
+    """The MP4 encoder that :func:`save_mp4` would use: 'imageio-ffmpeg', 'pyav', 'ffmpeg' or None."""
+    if importlib.util.find_spec("imageio_ffmpeg") is not None:
+        return "imageio-ffmpeg"
+    if importlib.util.find_spec("av") is not None:
+        return "pyav"
+    if shutil.which("ffmpeg") is not None:
+        return "ffmpeg"
+    return None
+
+
+def _even_pad(frames: np.ndarray) -> np.ndarray:
+    """H.264 with yuv420p needs even width and height: pad by repeating the last row/column."""
+    _, h, w, _ = frames.shape
+    if h % 2 == 0 and w % 2 == 0:
+        return frames
+    return np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def save_mp4(frames, path: str | os.PathLike, fps: float = 20.0, crf: int = 18) -> Path:
+    """Write an H.264 MP4 with the first available encoder (see the module docstring).
+
+    Odd frame sizes are padded by one pixel (yuv420p needs even sizes). Raises
+    :class:`~unimotion.errors.UnimotionError` when no encoder is installed.
+    """
+    frames = _even_pad(check_frames(frames))
+    fps = _check_fps(fps)
+    backend = mp4_backend()
+    if backend is None:
+        raise UnimotionError(MP4_INSTALL_HINT)
+    path = Path(path)
+    _, h, w, _ = frames.shape
+    with atomic_path(path) as tmp:
+        if backend == "imageio-ffmpeg":
+            import imageio_ffmpeg
+
+            writer = imageio_ffmpeg.write_frames(
+                str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=None,
+                output_params=["-crf", str(crf)], macro_block_size=1,
+            )
+            writer.send(None)
+            for frame in frames:
+                writer.send(frame)
+            writer.close()
+        elif backend == "pyav":
+            import av
+
+            with av.open(str(tmp), mode="w", format="mp4") as container:
+                stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+                stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+                stream.options = {"crf": str(crf)}
+                for frame in frames:
+                    for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                        container.mux(packet)
+                for packet in stream.encode():
+                    container.mux(packet)
+        else:
+            _ffmpeg_pipe(frames, tmp, fps, crf)
+    return path
+
+
+def _ffmpeg_pipe(frames: np.ndarray, out: Path, fps: float, crf: int) -> None:
+    """Pipe raw RGB frames into a system ``ffmpeg`` executable."""
+    _, h, w, _ = frames.shape
+    cmd = [
+        shutil.which("ffmpeg") or "ffmpeg", "-y", "-loglevel", "error",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf), "-f", "mp4", str(out),
+    ]
+    proc = subprocess.run(cmd, input=frames.tobytes(), capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise UnimotionError(
+            f"ffmpeg failed (exit {proc.returncode}) writing {out}: {proc.stderr.decode(errors='replace').strip()}"
+        )
+
+
+def save_video(frames, path: str | os.PathLike, fps: float = 20.0) -> Path:
+    """Write by suffix: ``.gif``, ``.mp4``, ``.png`` (a strip), or a folder (no suffix: numbered PNGs)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".gif":
+        return save_gif(frames, path, fps)
+    if suffix == ".mp4":
+        return save_mp4(frames, path, fps)
+    if suffix == ".png":
+        return save_png_strip(frames, path)
+    if suffix == "":
+        return write_frames(frames, path)
+    raise InputError(f"unsupported video output {path.name!r}: use .gif, .mp4, .png or a folder")
+
+
+def write_frames(frames, directory: str | os.PathLike, pattern: str = "{:05d}.png") -> Path:
+    """Write every frame as its own image file (``pattern`` formatted with the 0-based frame index)."""
+    from PIL import Image
+
+    frames = check_frames(frames)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        with atomic_path(directory / pattern.format(i)) as tmp:
+            Image.fromarray(frame).save(tmp)
+    return directory
+
+
+# ------------------------------------------------------------------------------------------ readers
+def read_gif(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (T, H, W, 3) uint8 and per-frame durations in ms (T,) of a GIF, as stored."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as im:
+        frames, durations = [], []
+        for frame in ImageSequence.Iterator(im):
+            frames.append(np.asarray(frame.convert("RGB")))
+            durations.append(float(frame.info.get("duration", 0) or 0))
+    return np.stack(frames), np.asarray(durations)
+
+
+def read_video(path: str | os.PathLike) -> np.ndarray:
+    """Read a video into uint8 (T, H, W, 3).
+
+    Supported: ``.gif`` (frames merged by the writer are expanded back to the shortest frame duration),
+    ``.npy`` (a stored uint8 array), a folder of images (sorted by name), a single image (T = 1), and
+    ``.mp4``/``.mov``/``.avi``/``.webm``/``.mkv`` when imageio-ffmpeg or PyAV is installed.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"video not found: {path}")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InputError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        frames = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+        shapes = {f.shape for f in frames}
+        if len(shapes) != 1:
+            raise InputError(f"images in {path} differ in size: {sorted(shapes)}")
+        return np.stack(frames)
+    suffix = path.suffix.lower()
+    if suffix == ".gif":
+        frames, durations = read_gif(path)
+        if len(frames) > 1 and (durations > 0).all():
+            base = durations.min()
+            repeats = np.maximum(1, np.round(durations / base)).astype(int)
+            frames = np.repeat(frames, repeats, axis=0)
+        return frames
+    if suffix == ".npy":
+        return check_frames(np.load(path, allow_pickle=False), name=str(path))
+    if suffix in IMAGE_SUFFIXES:
+        return np.asarray(Image.open(path).convert("RGB"))[None]
+    if suffix in (".mp4", ".mov", ".avi", ".webm", ".mkv"):
+        return _read_with_decoder(path)
+    raise InputError(f"unsupported video file {path.name!r}")
+
+
+def _read_with_decoder(path: Path) -> np.ndarray:
+    if importlib.util.find_spec("imageio_ffmpeg") is not None:
+        import imageio_ffmpeg
+
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        meta = reader.__next__()
+        w, h = meta["size"]
+        frames = [np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3) for buf in reader]
+        return np.stack(frames)
+    if importlib.util.find_spec("av") is not None:
+        import av
+
+        with av.open(str(path)) as container:
+            return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    raise UnimotionError(
+        f"cannot decode {path.name}: no video decoder is installed (`pip install imageio-ffmpeg` or `pip install av`)"
+    )
