@@ -107,3 +107,16 @@ def test_tiny_overfit(tiny, kind):
     with torch.no_grad():
         final = float(model(batch["motion"], batch["mask"]).losses["recon"])
     assert final < 0.5 * first, (first, final)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("kind", ["cma_vae", "mld_vae", "vq_vae"])
+def test_cuda_bf16_training_step(tiny, kind):
+    model = build(tiny, kind).cuda().train()
+    batch = {k: v.cuda() for k, v in collate([_Clips(tiny)[i] for i in range(4)]).items()}
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        logs = model.training_step(batch, step=1)
+    logs["loss"].backward()
+    assert torch.isfinite(logs["loss"])
+    if kind == "cma_vae":
+        assert next(model.feature_network.parameters()).is_cuda  # the frozen net follows the images

@@ -428,3 +428,15 @@ def test_default_config_builds_with_spec_defaults():
     assert (c.input_dim, c.latent_dim, c.downsample_rate, c.align_warmup_steps) == (269, 256, 4, 10_000)
     assert c.encoder.num_layers == 9 and c.encoder.num_heads == 4 and c.encoder.ff_dim == 1024
     assert model.latent_length(196) == 49
+
+
+def test_yaml_config_with_overrides(tmp_path):
+    from unimotion.config import load_config
+
+    path = tmp_path / "cma.yaml"
+    path.write_text("latent_dim: 32\nencoder:\n  num_layers: 5\nvel_channels: [4, 67]\n")
+    cfg = load_config(CMAVAE.config_class, path, ["decoder.num_heads=8", "lambda_align=1e-2"])
+    assert cfg.latent_dim == 32 and cfg.encoder.num_layers == 5 and cfg.decoder.num_heads == 8
+    assert cfg.vel_channels == (4, 67) and cfg.lambda_align == pytest.approx(1e-2)
+    with pytest.raises(ConfigError, match="odd"):
+        load_config(CMAVAE.config_class, path, ["fused_encoder.num_layers=4"])
