@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
+from guo_fixtures import TINY
 
 from unimotion.errors import InputError, MotionError
 from unimotion.evaluation import protocol as P

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, VOCAB
+from guo_fixtures import TINY, VOCAB
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from unimotion.errors import CheckpointError, InputError, MotionError

@@ -386,7 +386,7 @@ def evaluate_t2m(
     Args:
         evaluator: text/motion evaluator (embeddings in input order).
         captions: N test captions (true captions; the evaluator derives true token counts).
-        lengths: N motion lengths in frames.
+        lengths: N motion lengths in frames (multiples of 4, as the reference loader crops them).
         gt_features: ground-truth motions in the data normalisation (``data_stats``).
         generate: the generator; ``None`` evaluates the ground truth only.
         data_stats: normalisation of ``gt_features`` and of generated features (``None`` = raw).

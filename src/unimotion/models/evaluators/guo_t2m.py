@@ -25,6 +25,11 @@ Differences from the reference wrapper, all about robustness, none about the num
   padding convention changes the numbers);
 - captions are tokenised here with their **true** length (MDM #182).
 
+The reference ground-truth loader also crops each motion to a multiple of ``unit_length`` (4) frames and
+zero-pads the rest; pass lengths that are multiples of 4 to match it (frames past ``length`` are ignored
+here). Some peers' generated-motion loaders keep the generator's output past the length instead of zeros;
+this evaluator always zeroes it, like the ground-truth loader.
+
 Loading the official files (never downloaded by this library; users supply them)::
 
     ev = GuoT2MEvaluator.from_official("checkpoints/t2m/text_mot_match", glove_dir="glove")
