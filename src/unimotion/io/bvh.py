@@ -80,6 +80,7 @@ _FRAME_TIME_RE = re.compile(r"\s*Frame\s+Time\s*:\s*(\S*)\s*\Z", re.IGNORECASE)
 # Bytes that may appear in the MOTION block; anything else is reported precisely by the slow path.
 _MOTION_BYTES = b"0123456789+-.eE \t\n"
 _MAX_CHANNELS_PER_JOINT = 6
+_MAX_FRAME_DIGITS = 9  # "Frames:" below 10^9 (a guard against absurd counts, not a practical limit)
 
 
 # =========================================================================================== model
@@ -500,7 +501,7 @@ def _parse_hierarchy(tokens: _Tokens):
             count_tok, count_line = tokens.next("the number of channels")
             if not _INT_RE.match(count_tok):
                 raise tokens.error(f"expected the number of channels after CHANNELS, found {count_tok!r}", count_line)
-            count = int(count_tok)
+            count = int(count_tok) if len(count_tok) <= 6 else _MAX_CHANNELS_PER_JOINT + 1
             if count > _MAX_CHANNELS_PER_JOINT:
                 raise tokens.error(
                     f"joint {cur.name!r} declares {count} channels; at most {_MAX_CHANNELS_PER_JOINT} "
@@ -665,8 +666,11 @@ def parse_bvh(text: str, source: str | None = None) -> BVHMotion:
     m = _FRAMES_RE.match(frames_text)
     if m is None:
         raise BVHError(f"expected 'Frames: N' after MOTION, found {frames_text.strip()[:60]!r}", line=frames_line, path=source)
-    if not _INT_RE.match(m.group(1)):
-        raise BVHError(f"the frame count must be a non-negative integer, found {m.group(1)!r}", line=frames_line, path=source)
+    if not _INT_RE.match(m.group(1)) or len(m.group(1).lstrip("+0")) > _MAX_FRAME_DIGITS:
+        raise BVHError(
+            f"the frame count must be a non-negative integer below 10^{_MAX_FRAME_DIGITS}, found {m.group(1)[:40]!r}",
+            line=frames_line, path=source,
+        )
     num_frames = int(m.group(1))
     m = _FRAME_TIME_RE.match(time_text)
     if m is None:
