@@ -35,7 +35,11 @@ Kabsch (SVD) over all children for the pelvis and spine3 (three children each), 
 rotation in the parent's frame for single-child joints (no twist: twist is not observable from
 positions), identity for leaves (feet, head, wrists). ``transl = joints[0] − J(β)[0]``. When the input
 skeleton has exactly the body model's bone lengths, ``FK(IK(joints)) == joints`` up to float error;
-otherwise only bone directions are matched and the error grows along the chains (see the tests).
+otherwise only bone directions are matched and the error grows along the chains. For retargeted mocap,
+:func:`fit_betas` first picks the clip-constant β whose bone lengths fit best; what remains is the part
+of the skeleton's proportions that SMPL-X's shape space cannot express (measured on Bandai clips by
+``tests/motion/test_smplx_params.py::test_ik_on_retargeted_bandai_clips``). Data meant to pair
+motion parameters with renders should therefore render FK(params), not the original joints.
 
 All functions take NumPy arrays or torch tensors (batched over any leading dims, torch keeps gradients).
 """
@@ -377,6 +381,50 @@ def _kabsch(src: Any, dst: Any) -> Any:
     one = xp.ones_like(d)
     diag = xp.stack([one, one, d], axis=-1)  # (..., 3)
     return (v * diag[..., None, :]) @ xp.matrix_transpose(u)
+
+
+def fit_betas(
+    joints: np.ndarray,
+    body_model: SMPLXBodyModel | None = None,
+    prior_weight: float = 1e-3,
+    iterations: int = 20,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clip-constant shape β whose rest bone lengths best match the bone lengths of ``joints``.
+
+    Minimises Σ_bones (|J_c(β) − J_p(β)| − L_b)² + ``prior_weight``·|β|² by Gauss–Newton, where L_b is the
+    median length of bone b over the frames. Use it before :func:`smplx_inverse_kinematics` on retargeted
+    mocap: IK only matches bone directions, so bone lengths that SMPL-X reproduces directly lower the
+    FK(IK(joints)) error.
+
+    Args:
+        joints: (T, 22, 3) or (22, 3) joint positions (NumPy), metres.
+
+    Returns:
+        (betas (10,), per-bone absolute length residual (21,) in metres).
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.shape[-2:] != (NUM_BODY_JOINTS, 3):
+        raise MotionError(f"joints must have shape (..., 22, 3), got {joints.shape}")
+    _check_finite(joints, "joints")
+    bm = get_body_model(body_model)
+    child = np.arange(1, NUM_BODY_JOINTS)
+    parent = np.asarray(PARENTS[1:])
+    flat = joints.reshape(-1, NUM_BODY_JOINTS, 3)
+    target = np.median(np.linalg.norm(flat[:, child] - flat[:, parent], axis=-1), axis=0)  # (21,)
+    rest = bm.joint_rest[child] - bm.joint_rest[parent]  # (21, 3)
+    dirs = bm.joint_dirs[child] - bm.joint_dirs[parent]  # (21, 3, 10)
+    betas = np.zeros(NUM_BETAS)
+    eye = np.eye(NUM_BETAS)
+    for _ in range(iterations):
+        bone = rest + dirs @ betas
+        length = np.maximum(np.linalg.norm(bone, axis=-1), 1e-9)
+        jac = np.einsum("bc,bck->bk", bone / length[:, None], dirs)  # d length / d β
+        step = np.linalg.solve(jac.T @ jac + prior_weight * eye, jac.T @ (length - target) + prior_weight * betas)
+        betas = betas - step
+        if np.abs(step).max() < 1e-10:
+            break
+    residual = np.abs(np.linalg.norm(rest + dirs @ betas, axis=-1) - target)
+    return betas, residual
 
 
 def smplx_inverse_kinematics(
