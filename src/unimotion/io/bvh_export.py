@@ -1,0 +1,462 @@
+"""Export of our joint motions ((T, 22, 3) joints or 263/269 features) to BVH.
+
+The exported file has a proper hierarchy (the layout's joint names and parents, an ``End Site`` on every
+leaf), a rest pose and per-joint rotation channels, with position channels on the root only; any BVH
+importer that does forward kinematics (Blender, three.js ``BVHLoader``, :func:`unimotion.io.bvh.read_bvh`)
+reproduces the input joint positions.
+
+Rest pose (``rest_pose``)
+-------------------------
+Joints store only positions, so the rest pose (the OFFSETs) is ours to choose. The one constraint: a
+joint with several children — the pelvis (hips + spine1) and spine3 (neck + both collars) in the
+22-joint layout — moves all its child bones with **one** rotation, so the OFFSETs of those children must
+have the geometry the motion has (lengths and mutual angles), or no rotation places all of them. We
+therefore build the rest pose per joint:
+
+* the child bones of a multi-child joint: their rigid mean shape over the clip (Procrustes: align every
+  frame's child-bone set to the current mean by Kabsch, average, repeat), turned as a whole by the
+  rotation that best aligns it to the rest directions below;
+* every other bone: its median length over the clip along its rest direction.
+
+Rest directions: ``"tpose"`` (default, for 22-joint SMPL layouts) — legs and spine along ±Y, feet
+forward (+Z), collars, arms and hands along ±X, head up: a T-pose facing +Z; ``"raw"`` — the layout's
+HumanML3D ``raw_offsets`` (arms down, head forward; HumanML3D's IK reference); ``"reference"`` — the
+pose of frame ``reference_frame`` itself (so that frame has identity rotations).
+
+Rotations
+---------
+Per frame, each joint's world rotation is fitted to its child bones: Kabsch/Wahba (SVD) over all
+children for multi-child joints, the shortest arc in the parent's frame for single-child joints (no
+twist: twist is not observable from positions, so it is kept at zero relative to the parent), the
+parent's rotation for leaves. For rigid input (constant bone lengths, rigid child sets — true of
+HumanML3D-processed data and of forward kinematics of any skeleton) this is exact; otherwise it is the
+least-squares fit and :func:`reproduction_error` says how far off it is. ``positions="all"`` adds
+position channels to every joint and is exact for any input (bone lengths may vary per frame).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..errors import InputError, MotionError
+from ..motion.rotations import matrix_to_quat, quat_apply, quat_conjugate, quat_multiply, quat_normalize
+from ..motion.skeletons import T2M22, SkeletonLayout
+from ..utils.logging import get_logger
+from .bvh import BVHMotion, read_bvh, write_bvh
+
+__all__ = [
+    "BVHExportConfig",
+    "ReproductionError",
+    "TPOSE_DIRECTIONS_22",
+    "joints_to_bvh",
+    "features_to_bvh",
+    "save_bvh",
+    "save_features_bvh",
+    "reproduction_error",
+    "rest_offsets_from_joints",
+]
+
+log = get_logger(__name__)
+
+#: Unit rest directions of every bone (child joint row, parent → child) of a T-pose facing +Z, Y up, the
+#: body's left = +X, for the 22-joint SMPL/HumanML3D layout (T2M22 joint order).
+TPOSE_DIRECTIONS_22 = np.array(
+    [
+        [0, 0, 0],  # pelvis
+        [1, 0, 0], [-1, 0, 0], [0, 1, 0],  # left_hip, right_hip, spine1 (pelvis: rigid-set fit)
+        [0, -1, 0], [0, -1, 0], [0, 1, 0],  # left_knee, right_knee, spine2
+        [0, -1, 0], [0, -1, 0], [0, 1, 0],  # left_ankle, right_ankle, spine3
+        [0, 0, 1], [0, 0, 1], [0, 1, 0],  # left_foot, right_foot, neck
+        [1, 0, 0], [-1, 0, 0], [0, 1, 0],  # left_collar, right_collar, head
+        [1, 0, 0], [-1, 0, 0], [1, 0, 0], [-1, 0, 0],  # shoulders, elbows
+        [1, 0, 0], [-1, 0, 0],  # wrists
+    ],
+    dtype=np.float64,
+)
+
+
+@dataclass
+class BVHExportConfig:
+    """Every choice of the export (defaults in brackets).
+
+    Attributes:
+        fps: frame rate of the joints [20, HumanML3D].
+        scale: factor from input units to file units [100: metres → centimetres].
+        rotation_order: Euler order of every joint's rotation channels ["ZXY"; any permutation of XYZ].
+        positions: "root" (position channels on the root only: portable) or "all" (on every joint: exact
+            for any input, incl. varying bone lengths) ["root"].
+        all_positions_offsets: with ``positions="all"``, the OFFSET written for joints: "zero" (every
+            importer agrees — Blender and ours *replace* the OFFSET by position channels, three.js *adds*
+            them) or "rest" (a drawable rest skeleton, but three.js then doubles the offsets) ["zero"].
+        rest_pose: "tpose", "raw" or "reference" (see the module docs) ["tpose"].
+        reference_frame: the frame used by ``rest_pose="reference"`` and to seed the rigid-mean fit [0].
+        template_frames: at most this many evenly spaced frames estimate rest lengths and rigid child
+            sets (all frames when fewer) [512].
+        end_site_scale: each leaf's End Site continues its bone by this fraction of the bone's length
+            (cosmetic: where importers draw the last bone's tip) [0.5].
+        unwrap: remove 360° jumps between frames in each Euler channel [True].
+        joint_names: joint names in the file; None = the layout's names (e.g. "pelvis", "left_hip").
+    """
+
+    fps: float = 20.0
+    scale: float = 100.0
+    rotation_order: str = "ZXY"
+    positions: Literal["root", "all"] = "root"
+    all_positions_offsets: Literal["zero", "rest"] = "zero"
+    rest_pose: Literal["tpose", "raw", "reference"] = "tpose"
+    reference_frame: int = 0
+    template_frames: int = 512
+    end_site_scale: float = 0.5
+    unwrap: bool = True
+    joint_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise InputError(f"fps must be a positive number, got {self.fps}")
+        if not (np.isfinite(self.scale) and self.scale > 0):
+            raise InputError(f"scale must be a positive number, got {self.scale}")
+        order = str(self.rotation_order).upper()
+        if len(order) != 3 or set(order) != {"X", "Y", "Z"}:
+            raise InputError(f"rotation_order must be a permutation of 'XYZ', got {self.rotation_order!r}")
+        self.rotation_order = order
+        if self.positions not in ("root", "all"):
+            raise InputError(f"positions must be 'root' or 'all', got {self.positions!r}")
+        if self.all_positions_offsets not in ("zero", "rest"):
+            raise InputError(f"all_positions_offsets must be 'zero' or 'rest', got {self.all_positions_offsets!r}")
+        if self.rest_pose not in ("tpose", "raw", "reference"):
+            raise InputError(f"rest_pose must be 'tpose', 'raw' or 'reference', got {self.rest_pose!r}")
+        if self.template_frames < 1:
+            raise InputError(f"template_frames must be at least 1, got {self.template_frames}")
+        if not (np.isfinite(self.end_site_scale) and self.end_site_scale >= 0):
+            raise InputError(f"end_site_scale must be >= 0, got {self.end_site_scale}")
+        if self.joint_names is not None:
+            self.joint_names = tuple(self.joint_names)
+
+
+@dataclass(frozen=True)
+class ReproductionError:
+    """How far forward kinematics of an exported BVH is from the input joints (input units)."""
+
+    mean: float  # mean over frames and joints of |FK − joints|
+    max: float  # worst joint in the worst frame
+    per_joint_max: tuple[float, ...]  # (J,) worst frame per joint, in layout order
+
+
+# ============================================================================================ helpers
+def _as_joints(joints, layout: SkeletonLayout) -> np.ndarray:
+    if hasattr(joints, "detach"):  # torch
+        joints = joints.detach().cpu().numpy()
+    try:
+        arr = np.asarray(joints, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise MotionError(f"joints must be a numeric array of shape (T, {layout.num_joints}, 3): {exc}") from None
+    if arr.ndim != 3 or arr.shape[1:] != (layout.num_joints, 3):
+        raise MotionError(f"joints must have shape (T, {layout.num_joints}, 3) for layout {layout.name}, got {arr.shape}")
+    if arr.shape[0] < 1:
+        raise MotionError("joints has no frames")
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise MotionError(f"joints contain NaN/Inf (first at frame {bad[0]}, joint {bad[1]})")
+    return arr
+
+
+def _children(parents: np.ndarray) -> list[list[int]]:
+    kids: list[list[int]] = [[] for _ in parents]
+    for j, p in enumerate(parents.tolist()):
+        if p >= 0:
+            kids[p].append(j)
+    return kids
+
+
+def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Rotations R (..., 3, 3) minimising Σ_i |R src_i − dst_i|²; src, dst (..., K, 3)."""
+    h = np.einsum("...ki,...kj->...ij", src, dst)  # Σ src dstᵀ
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(np.swapaxes(vt, -1, -2) @ np.swapaxes(u, -1, -2)))
+    d = np.where(d == 0, 1.0, d)
+    fix = np.ones(h.shape[:-2] + (3,))
+    fix[..., 2] = d
+    return np.swapaxes(vt, -1, -2) @ (fix[..., :, None] * np.swapaxes(u, -1, -2))
+
+
+def _swing(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Shortest-arc quaternions (..., 4) turning direction ``a`` onto ``b`` (both (..., 3)).
+
+    Identity where either vector is (near) zero; a half turn about an axis perpendicular to ``a`` where
+    they are opposite.
+    """
+    a, b = np.broadcast_arrays(a, b)
+    na = np.linalg.norm(a, axis=-1, keepdims=True)
+    nb = np.linalg.norm(b, axis=-1, keepdims=True)
+    an = a / np.maximum(na, eps)
+    bn = b / np.maximum(nb, eps)
+    w = 1.0 + np.sum(an * bn, axis=-1, keepdims=True)
+    q = np.concatenate([w, np.cross(an, bn)], axis=-1)
+    opposite = (w[..., 0] < 1e-9)
+    if np.any(opposite):
+        axis = np.eye(3)[np.argmin(np.abs(an), axis=-1)]
+        perp = np.cross(an, axis)
+        perp /= np.maximum(np.linalg.norm(perp, axis=-1, keepdims=True), eps)
+        q = np.where(opposite[..., None], np.concatenate([np.zeros_like(w), perp], axis=-1), q)
+    degenerate = (na[..., 0] < eps) | (nb[..., 0] < eps)
+    q = np.where(degenerate[..., None], np.array([1.0, 0.0, 0.0, 0.0]), q)
+    return quat_normalize(q)
+
+
+def _sample_frames(num_frames: int, count: int) -> np.ndarray:
+    if num_frames <= count:
+        return np.arange(num_frames)
+    return np.unique(np.linspace(0, num_frames - 1, count).round().astype(np.int64))
+
+
+def _rigid_mean(vectors: np.ndarray, seed: int, iterations: int = 3) -> np.ndarray:
+    """Procrustes mean (K, 3) of per-frame vector sets ``vectors`` (T, K, 3), seeded with frame ``seed``."""
+    template = vectors[seed]
+    for _ in range(iterations):
+        rot = _kabsch(vectors, np.broadcast_to(template, vectors.shape))  # (T, 3, 3): frame → template
+        template = np.einsum("tij,tkj->ki", rot, vectors) / len(vectors)
+    return template
+
+
+def _rest_directions(layout: SkeletonLayout, rest_pose: str) -> np.ndarray:
+    if rest_pose == "tpose":
+        if layout.num_joints == 22:
+            return TPOSE_DIRECTIONS_22
+        log.info("no T-pose table for layout %s; using its raw_offsets as rest directions", layout.name)
+    return np.asarray(layout.raw_offsets, dtype=np.float64)
+
+
+def rest_offsets_from_joints(
+    joints,
+    layout: SkeletonLayout = T2M22,
+    rest_pose: Literal["tpose", "raw", "reference"] = "tpose",
+    reference_frame: int = 0,
+    template_frames: int = 512,
+) -> np.ndarray:
+    """(J, 3) rest OFFSETs for ``joints`` (T, J, 3) as described in the module docs (input units)."""
+    joints = _as_joints(joints, layout)
+    num_frames = joints.shape[0]
+    if not -num_frames <= reference_frame < num_frames:
+        raise InputError(f"reference_frame {reference_frame} is outside the clip's {num_frames} frames")
+    ref = reference_frame % num_frames
+    parents = layout.parents
+    kids = _children(parents)
+    bones = joints - joints[:, np.maximum(parents, 0)]  # (T, J, 3); row 0 is zero
+    if rest_pose == "reference":
+        offsets = bones[ref].copy()
+        offsets[0] = 0.0
+        return offsets
+    frames = _sample_frames(num_frames, template_frames)
+    if ref not in frames:
+        frames = np.sort(np.append(frames, ref))
+    seed = int(np.searchsorted(frames, ref))
+    sample = bones[frames]
+    dirs = _rest_directions(layout, rest_pose)
+    lengths = np.median(np.linalg.norm(sample, axis=-1), axis=0)  # (J,)
+    offsets = dirs * lengths[:, None]
+    for ch in kids:
+        if len(ch) < 2:
+            continue
+        template = _rigid_mean(sample[:, ch], seed)  # (K, 3) child bones in the seed frame's orientation
+        rot = _kabsch(template, dirs[ch] * np.linalg.norm(template, axis=-1, keepdims=True))
+        offsets[ch] = template @ rot.T
+    offsets[0] = 0.0
+    return offsets
+
+
+def _fit_global_rotations(joints: np.ndarray, offsets: np.ndarray, parents: np.ndarray) -> np.ndarray:
+    """(T, J, 4) world rotations placing each joint's child bones (see the module docs)."""
+    num_frames, num_joints = joints.shape[:2]
+    kids = _children(parents)
+    glob = np.zeros((num_frames, num_joints, 4))
+    identity = np.broadcast_to(np.array([1.0, 0.0, 0.0, 0.0]), (num_frames, 4))
+    for j in range(num_joints):  # parents come before children in every layout
+        parent_rot = identity if parents[j] < 0 else glob[:, parents[j]]
+        ch = kids[j]
+        if len(ch) >= 2:
+            target = joints[:, ch] - joints[:, j : j + 1]  # (T, K, 3)
+            rot = _kabsch(np.broadcast_to(offsets[ch], target.shape), target)
+            glob[:, j] = matrix_to_quat(rot)
+        elif len(ch) == 1:
+            target = joints[:, ch[0]] - joints[:, j]
+            local_target = quat_apply(quat_conjugate(parent_rot), target)
+            glob[:, j] = quat_multiply(parent_rot, _swing(offsets[ch[0]], local_target))
+        else:
+            glob[:, j] = parent_rot
+    return glob
+
+
+# ============================================================================================ export
+def _config(config: BVHExportConfig | None, overrides: dict) -> BVHExportConfig:
+    config = config or BVHExportConfig()
+    if overrides:
+        valid = {f.name for f in fields(BVHExportConfig)}
+        unknown = sorted(set(overrides) - valid)
+        if unknown:
+            raise InputError(f"unknown export option(s) {unknown}; valid options are {sorted(valid)}")
+        config = replace(config, **overrides)
+    return config
+
+
+def joints_to_bvh(
+    joints,
+    layout: SkeletonLayout = T2M22,
+    config: BVHExportConfig | None = None,
+    *,
+    rest_offsets: np.ndarray | None = None,
+    **overrides,
+) -> BVHMotion:
+    """A BVH motion whose forward kinematics reproduces ``joints``.
+
+    Args:
+        joints: (T, J, 3) joint positions (metres, Y up by convention), J = ``layout.num_joints``;
+            NumPy or torch.
+        layout: the skeleton (joint names, parents, rest directions) [T2M22].
+        config: :class:`BVHExportConfig`; keyword ``overrides`` replace its fields,
+            e.g. ``joints_to_bvh(j, fps=30, positions="all")``.
+        rest_offsets: (J, 3) OFFSETs to use instead of the computed rest pose (input units); the fit is
+            then least-squares unless they match the motion's geometry.
+
+    Returns:
+        :class:`BVHMotion` in layout joint order (the writer emits it depth-first), file units
+        (input × ``scale``), End Sites on the leaves.
+    """
+    cfg = _config(config, overrides)
+    joints = _as_joints(joints, layout)
+    parents = layout.parents
+    names = tuple(cfg.joint_names or layout.joint_names)
+    if len(names) != layout.num_joints:
+        raise InputError(f"joint_names lists {len(names)} names for {layout.num_joints} joints")
+    if rest_offsets is None:
+        offsets = rest_offsets_from_joints(joints, layout, cfg.rest_pose, cfg.reference_frame, cfg.template_frames)
+    else:
+        offsets = np.asarray(rest_offsets, dtype=np.float64)
+        if offsets.shape != (layout.num_joints, 3) or not np.all(np.isfinite(offsets)):
+            raise InputError(f"rest_offsets must be a finite ({layout.num_joints}, 3) array, got {offsets.shape}")
+    glob = _fit_global_rotations(joints, offsets, parents)
+    parent_glob = np.concatenate([np.broadcast_to([1.0, 0.0, 0.0, 0.0], glob[:, :1].shape), glob[:, np.maximum(parents[1:], 0)]], axis=1)
+    local = quat_multiply(quat_conjugate(parent_glob), glob)  # (T, J, 4)
+    kids = _children(parents)
+    end_sites = {}
+    for j, ch in enumerate(kids):
+        if not ch and j > 0:
+            end_sites[j] = offsets[j] * cfg.end_site_scale * cfg.scale
+    file_offsets = offsets * cfg.scale
+    if cfg.positions == "all":
+        bones = joints - joints[:, np.maximum(parents, 0)]
+        translations = quat_apply(quat_conjugate(parent_glob), bones) * cfg.scale  # (T, J, 3) local
+        translations[:, 0] = joints[:, 0] * cfg.scale
+        if cfg.all_positions_offsets == "zero":
+            file_offsets = np.zeros_like(file_offsets)
+        position_joints: str = "all"
+    else:
+        translations = joints[:, 0] * cfg.scale  # (T, 3)
+        position_joints = "root"
+    file_offsets[0] = 0.0  # root OFFSET 0: "replace" and "add" readings of root positions agree
+    motion = BVHMotion.from_local(
+        names=names,
+        parents=parents,
+        offsets=file_offsets,
+        rotations=local,
+        translations=translations,
+        frame_time=1.0 / cfg.fps,
+        rotation_order=cfg.rotation_order,
+        position_joints=position_joints,
+        end_sites=end_sites,
+        unwrap=cfg.unwrap,
+    )
+    err = reproduction_error(motion, joints, layout, cfg.scale, names)
+    log.debug("BVH export: %d frames, reproduction error mean %.3g max %.3g (input units)", len(joints), err.mean, err.max)
+    return motion
+
+
+def reproduction_error(motion: BVHMotion, joints, layout: SkeletonLayout = T2M22, scale: float = 100.0,
+                       joint_names: tuple[str, ...] | None = None) -> ReproductionError:
+    """Distances between FK of ``motion`` (divided by ``scale``) and ``joints`` (T, J, 3), matched by name.
+
+    ``joint_names``: the names used in the file when they are not the layout's.
+    """
+    joints = _as_joints(joints, layout)
+    names = joint_names or layout.joint_names
+    if motion.num_frames != joints.shape[0]:
+        raise MotionError(f"the BVH has {motion.num_frames} frames, the joints {joints.shape[0]}")
+    fk = motion.joint_positions(names) / scale
+    dist = np.linalg.norm(fk - joints, axis=-1)  # (T, J)
+    return ReproductionError(mean=float(dist.mean()), max=float(dist.max()),
+                             per_joint_max=tuple(float(v) for v in dist.max(axis=0)))
+
+
+def save_bvh(
+    path: str | os.PathLike,
+    joints,
+    layout: SkeletonLayout = T2M22,
+    config: BVHExportConfig | None = None,
+    *,
+    precision: int | None = None,
+    rest_offsets: np.ndarray | None = None,
+    **overrides,
+) -> ReproductionError:
+    """Export ``joints`` (T, J, 3) to a BVH file (atomic write) and return the reproduction error
+    measured by reading the written file back (input units).
+
+    ``precision``: significant digits of the numbers in the file; None = lossless.
+    """
+    cfg = _config(config, overrides)
+    motion = joints_to_bvh(joints, layout, cfg, rest_offsets=rest_offsets)
+    path = write_bvh(motion, Path(path), precision=precision)
+    err = reproduction_error(read_bvh(path), joints, layout, cfg.scale, cfg.joint_names)
+    log.info("wrote %s (%d frames at %g fps); joints reproduced within %.3g (max), %.3g (mean)",
+             path, motion.num_frames, cfg.fps, err.max, err.mean)
+    return err
+
+
+def _features_joints(features, layout: SkeletonLayout | None):
+    from ..motion.hml3d import features_to_joints  # the 263/269 codec
+
+    joints = features_to_joints(features, layout=layout)
+    if hasattr(joints, "detach"):
+        joints = joints.detach().cpu().numpy()
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.ndim != 3:
+        raise MotionError(f"features must be one clip (T, D); decoded joints have shape {joints.shape}")
+    return joints
+
+
+def features_to_bvh(
+    features,
+    layout: SkeletonLayout | None = None,
+    config: BVHExportConfig | None = None,
+    **overrides,
+) -> BVHMotion:
+    """A BVH motion from HumanML3D-style features (T, 263 | 269 | 251 | 257), *unnormalised*.
+
+    The features are decoded to joints with :func:`unimotion.motion.hml3d.features_to_joints` (as
+    HumanML3D's ``recover_from_ric``), then exported with :func:`joints_to_bvh`.
+    """
+    joints = _features_joints(features, layout)
+    from ..motion.skeletons import get_layout
+
+    layout = layout or get_layout(joints.shape[1])
+    return joints_to_bvh(joints, layout, config, **overrides)
+
+
+def save_features_bvh(
+    path: str | os.PathLike,
+    features,
+    layout: SkeletonLayout | None = None,
+    config: BVHExportConfig | None = None,
+    *,
+    precision: int | None = None,
+    **overrides,
+) -> ReproductionError:
+    """:func:`save_bvh` for features (T, D); the error is measured against the decoded joints."""
+    joints = _features_joints(features, layout)
+    from ..motion.skeletons import get_layout
+
+    layout = layout or get_layout(joints.shape[1])
+    return save_bvh(path, joints, layout, config, precision=precision, **overrides)
