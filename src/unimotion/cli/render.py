@@ -106,7 +106,8 @@ def load_motion(path: str | os.PathLike, stats_dir: str | os.PathLike | None = N
     if array.dtype.kind not in "fiu":
         raise MotionError(f"{path.name}: expected a numeric array, got dtype {array.dtype}")
     array = np.asarray(array, dtype=np.float64)
-    is_batched = (array.ndim == 4) or (array.ndim == 3 and array.shape[-1] != 3)
+    is_batched = (array.ndim == 4 and array.shape[-1] == 3) or (
+        array.ndim == 3 and (array.shape[-1] in FEATURE_DIMS or array.shape[-1] == 66))
     if is_batched:
         if index is None and array.shape[0] != 1:
             raise MotionError(f"{path.name} holds a batch of {array.shape[0]} motions {array.shape}; pick one with --index")

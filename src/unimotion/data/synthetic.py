@@ -552,9 +552,9 @@ def _gen_bow(body, rng, st, v):
         tau = (t - s) / scale
         bend += smoothstep(tau / down) * (1 - smoothstep((tau - down - hold) / up))
     bend *= min(amp, 1.3)
-    body.pelvis_pitch(0.6 * bend)
-    body.spine_pitch(0.25 * bend)
-    body.neck_pitch(0.2 * bend)
+    body.pelvis_pitch(0.75 * bend)  # a hinge at the hips (about 60° in all with the spine)...
+    body.spine_pitch(0.3 * bend)  # ...with a slightly rounded back
+    body.neck_pitch(0.15 * bend)
     for side in (LEFT, RIGHT):
         body.leg(side, 0.0, 0.0)  # re-solve: legs stay vertical under the tilted pelvis
         body.arm(side, flex=0.15 * bend)

@@ -247,10 +247,11 @@ def read_gif(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(frames), np.asarray(durations)
 
 
-def read_video(path: str | os.PathLike) -> np.ndarray:
+def read_video(path: str | os.PathLike, fps: float | None = None) -> np.ndarray:
     """Read a video into uint8 (T, H, W, 3).
 
-    Supported: ``.gif`` (frames merged by the writer are expanded back to the shortest frame duration),
+    Supported: ``.gif`` (frames the writer merged are expanded back: to ``fps`` when given, else to the
+    shortest frame duration in the file — which cannot recover repeats when *every* frame was merged),
     ``.npy`` (a stored uint8 array), a folder of images (sorted by name), a single image (T = 1), and
     ``.mp4``/``.mov``/``.avi``/``.webm``/``.mkv`` when imageio-ffmpeg or PyAV is installed.
     """
@@ -271,8 +272,8 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix == ".gif":
         frames, durations = read_gif(path)
-        if len(frames) > 1 and (durations > 0).all():
-            base = durations.min()
+        if (durations > 0).all() and (fps is not None or len(frames) > 1):
+            base = 1000.0 / _check_fps(fps) if fps is not None else durations.min()
             repeats = np.maximum(1, np.round(durations / base)).astype(int)
             frames = np.repeat(frames, repeats, axis=0)
         return frames
