@@ -2,17 +2,21 @@
 
 Encoding (:func:`joints_to_features`) reproduces HumanML3D's ``motion_representation.ipynb``
 (``uniform_skeleton`` + ``process_file``; the same code is ``utils/motion_process.py`` in momask-codes and
-MDM) step by step, vectorised over frames. For a (T, J, 3) clip (metres, Y up):
+MDM) step by step, vectorised over frames (no Python loop over frames or joints; ~1 ms for a 196-frame
+clip, see ``docs/results/codec.md``). It computes in float64 and returns float32. For a (T, J, 3) clip
+(metres, Y up):
 
 1. **Uniform skeleton.** Scale = leg length of the target skeleton / leg length of the clip's first frame
-   (``|offset[knee]|_max + |offset[ankle]|_max`` of ``layout.leg``); chain IK (:func:`hml3d_inverse_kinematics`,
-   unsmoothed) then chain FK with the target offsets from the scaled root trajectory.
+   (``|offset[knee]|_max + |offset[ankle]|_max`` of ``layout.leg``); chain IK
+   (:func:`~unimotion.motion.skeleton.hml3d_inverse_kinematics`, unsmoothed) then chain FK with the target
+   offsets from the scaled root trajectory. FK∘IK collapses to "each bone keeps its direction and takes
+   the target's length", which is how it is computed.
 2. **Floor.** Subtract the lowest Y over all joints and frames.
 3. **Origin.** Subtract the first frame's root X and Z from every frame.
 4. **Face +Z.** Rotate about Y so that the first frame's forward direction (``Y × normalize((r_hip − l_hip)
    + (r_shoulder − l_shoulder))``) becomes +Z. The result is the *canonical* clip (:func:`canonical_joints`).
 5. **Foot contacts.** ``|p[t+1] − p[t]|² < feet_threshold`` for (ankle, foot) of each side.
-6. **IK with smoothed heading.** :func:`hml3d_inverse_kinematics` with ``smooth_sigma=20`` frames: the root
+6. **IK with smoothed heading.** Chain IK with ``smooth_sigma=20`` frames: the root
    rotation ``r_rot[t]`` is the yaw turning the Gaussian-smoothed forward direction onto +Z.
 7. **Features**, per frame t < T−1 (the last frame is dropped):
 
@@ -36,10 +40,15 @@ Reference quirks kept on purpose (they are in every published HumanML3D file):
 * Branch chains (the arms, starting at spine3) accumulate from the root rotation, not from spine3's.
 * Channel 0 stores ``arcsin`` of the relative quaternion's y component, whose sign follows the stored
   quaternions (``w ≥ 0``); when the smoothed heading crosses −Z the recorded angle has the wrong sign for
-  that frame, so decoding turns the wrong way by that step.
+  that frame, so from there on the decoded heading is off by twice that frame's turn.
 * :func:`features_to_joints` (``recover_from_ric``) starts the decoded heading at zero, so decoded joints
   are the canonical clip rotated by the smoothed heading of frame 0, ``r_rot[0]`` (a small yaw; zero when
   the body faces +Z throughout the first second).
+
+Agreement: against a line-by-line transcription of the reference (float32 torch, as published) the
+features differ by ≤ 3e-5 and the decoded joints by ≤ 1e-4 on synthetic clips of up to 196 frames (the
+difference is the reference's float32 rounding); against ``benchmarks/hml3d_reference.py`` (float64,
+per frame) by ≤ 1e-7 (``tests/motion/test_hml3d.py``).
 
 Degenerate inputs where the reference produces NaN (a zero-length bone, a bone exactly opposite its rest
 direction) get defined values here instead (identity / half turn, see
@@ -95,16 +104,14 @@ from .rotations import (
 )
 from .skeleton import (
     _ns,
-    bone_rotations,
-    chain_positions,
+    chain_predecessors,
     face_direction,
     heading_quat,
     hml3d_forward_kinematics,
-    hml3d_inverse_kinematics,
     offsets_from_joints,
     qconj,
-    qmul,
-    quat_to_cont6d,
+    qrot,
+    quat_between_np,
     yaw_rotate,
 )
 from .skeletons import KIT21, T2M22, SkeletonLayout
@@ -344,33 +351,140 @@ def uniform_skeleton(joints, target_offsets, layout: SkeletonLayout = T2M22) -> 
 
 
 def _uniform_skeleton(joints: np.ndarray, target_offsets: np.ndarray, layout: SkeletonLayout) -> np.ndarray:
-    src_leg = _leg_length(offsets_from_joints(joints[0], layout), layout)
+    P = np.ascontiguousarray(joints.transpose(2, 0, 1))  # (3, T, J)
+    return _uniform_cm(P, target_offsets, layout, _plan(layout)).transpose(1, 2, 0)
+
+
+# ---------------------------------------------------------------------------------------- fast kernels
+# The encoder works on component-major arrays: positions P (3, T, J), quaternions Q (4, T, K), so that
+# every component is a contiguous (T, J) block and bone vectors / chain sums are single matrix products.
+# The public kinematics in ``skeleton.py`` compute the same quantities joint-major; the tests check both.
+class _Plan:
+    """Per-layout constants of the fast encoder."""
+
+    def __init__(self, layout: SkeletonLayout):
+        num_joints = layout.num_joints
+        parents = layout.parents
+        self.bone_matrix = np.zeros((num_joints, num_joints - 1))  # bones = P @ M
+        for k in range(num_joints - 1):
+            self.bone_matrix[k + 1, k] = 1.0
+            self.bone_matrix[parents[k + 1], k] = -1.0
+        ancestors = np.zeros((num_joints, num_joints - 1))
+        for j in range(1, num_joints):
+            a = j
+            while a > 0:
+                ancestors[j, a - 1] = 1.0
+                a = int(parents[a])
+        self.ancestors_t = np.ascontiguousarray(ancestors.T)  # positions = bones @ A^T
+        self.prev = chain_predecessors(layout)[1:]  # index into [root, rot_1, ..., rot_{J-1}]
+        self.raw = np.ascontiguousarray(layout.raw_offsets[1:].T)  # (3, J-1)
+        self.raw_joint_major = layout.raw_offsets[1:]
+
+
+_PLANS: dict[tuple, _Plan] = {}
+
+
+def _plan(layout: SkeletonLayout) -> _Plan:
+    key = (layout.name, layout.kinematic_chain, layout.raw_offsets.tobytes())
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = _Plan(layout)
+    return plan
+
+
+def _unit_cm(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = np.sqrt(b[0] * b[0] + b[1] * b[1] + b[2] * b[2])
+    return b / np.maximum(n, 1e-12), n
+
+
+def _between_cm(raw: np.ndarray, d: np.ndarray, raw_joint_major: np.ndarray) -> np.ndarray:
+    """``quat_between_np(raw_k, d[:, t, k])`` as (4, T, K) (same formula and degenerate cases)."""
+    ux, uy, uz = raw[0], raw[1], raw[2]
+    vx, vy, vz = d[0], d[1], d[2]
+    cx, cy, cz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+    norms = np.sqrt((ux * ux + uy * uy + uz * uz) * (vx * vx + vy * vy + vz * vz))
+    w = norms + (ux * vx + uy * vy + uz * vz)
+    qn = np.sqrt(w * w + cx * cx + cy * cy + cz * cz)
+    q = np.stack([w, cx, cy, cz]) / np.where(qn > 0, qn, 1.0)
+    degenerate = qn <= 1e-9 * norms
+    if degenerate.any():
+        t_idx, k_idx = np.nonzero(degenerate)
+        q[:, t_idx, k_idx] = quat_between_np(raw_joint_major[k_idx], d[:, t_idx, k_idx].T).T
+    return q
+
+
+def _qmul_cm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    aw, ax, ay, az = a[0], a[1], a[2], a[3]
+    bw, bx, by, bz = b[0], b[1], b[2], b[3]
+    return np.stack([
+        aw * bw - ax * bx - ay * by - az * bz,
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+    ])
+
+
+def _uniform_cm(P: np.ndarray, target_offsets: np.ndarray, layout: SkeletonLayout, plan: _Plan) -> np.ndarray:
+    """Step 1 on (3, T, J): bone directions of the clip, lengths of the target, root scaled by the legs."""
+    src_leg = _leg_length(offsets_from_joints(P[:, 0].T, layout), layout)
     if src_leg <= 0:
         raise MotionError(f"the first frame has a zero-length leg (joints {layout.leg}); cannot scale")
     scale = _leg_length(target_offsets, layout) / src_leg
     # IK → FK with the target offsets. Along every chain the FK re-accumulates exactly the rotations the
-    # IK accumulated (R ⊗ (R⁻¹ ⊗ rot) = rot), so the product collapses to each bone's IK rotation applied
-    # to its target offset; the root rotation cancels. ``hml3d_forward_kinematics(hml3d_inverse_kinematics
-    # (joints), ...)`` gives the same positions to ~1e-15 (tested) at twice the cost.
-    return chain_positions(bone_rotations(joints, layout), joints[:, 0] * scale, target_offsets, layout)
+    # IK accumulated (R ⊗ (R⁻¹ ⊗ rot) = rot), so the product collapses to each bone's IK rotation
+    # rot = qbetween(raw, bone) applied to its target offset; the root rotation cancels. For offsets along
+    # the raw directions (HumanML3D's convention, all offsets this module makes) rot · offset is simply
+    # |offset| · unit(bone). ``hml3d_forward_kinematics(hml3d_inverse_kinematics(joints), ...)`` gives the
+    # same positions to ~1e-15 (tested).
+    d, n = _unit_cm(P @ plan.bone_matrix)  # (3, T, J-1)
+    tgt = target_offsets[1:]
+    lengths = np.linalg.norm(tgt, axis=-1)
+    raw = plan.raw_joint_major
+    aligned = np.allclose(np.cross(tgt, raw), 0.0, atol=1e-12) and bool(np.all(np.sum(tgt * raw, -1) >= 0))
+    if aligned:
+        vec = d * lengths
+        if not n.all():  # zero-length bones: the IK gives the identity, which keeps the offset as is
+            vec = np.where(n > 0, vec, tgt.T[:, None, :])
+    else:
+        q = _between_cm(plan.raw, d, raw)
+        vec = np.moveaxis(qrot(np.moveaxis(q, 0, -1), tgt), -1, 0)
+    return vec @ plan.ancestors_t + P[:, :, :1] * scale
 
 
-def _canonicalize(
-    joints: np.ndarray, target_offsets: np.ndarray, layout: SkeletonLayout
-) -> tuple[np.ndarray, np.ndarray]:
-    """Steps 1-4; returns the canonical clip (T, J, 3) and the face-+Z yaw quaternion (4,)."""
-    pos = _uniform_skeleton(joints, target_offsets, layout)
-    pos[..., 1] -= pos[..., 1].min()
-    root_init = pos[0, 0] * np.array([1.0, 0.0, 1.0])
-    pos = pos - root_init
-    forward = face_direction(pos[0], layout, reference_quirk=False)
-    if not np.any(forward):
+def _canonical_cm(joints: np.ndarray, target_offsets: np.ndarray, layout: SkeletonLayout, plan: _Plan):
+    """Steps 1-4 on (3, T, J); returns the canonical clip and the face-+Z yaw quaternion (4,)."""
+    P = _uniform_cm(np.ascontiguousarray(joints.transpose(2, 0, 1)), target_offsets, layout, plan)
+    P[1] -= P[1].min()
+    P[0] -= P[0, 0, 0]
+    P[2] -= P[2, 0, 0]
+    forward = face_direction(P[:, 0].T, layout, reference_quirk=False)
+    if not np.any(forward):  # face_direction returns a unit vector, or zero when undefined
         raise MotionError(
             "the first frame has no horizontal facing direction (hips and shoulders are vertical or "
             "coincide); cannot rotate the clip to face +Z"
         )
     q_face = heading_quat(forward)
-    return yaw_rotate(q_face, pos), q_face
+    cos, sin = q_face[0] ** 2 - q_face[2] ** 2, 2 * q_face[0] * q_face[2]
+    x, z = P[0].copy(), P[2]
+    P[0] = cos * x + sin * z
+    P[2] = cos * z - sin * x
+    return P, q_face
+
+
+def _heading_cm(P: np.ndarray, layout: SkeletonLayout, smooth_sigma: float) -> np.ndarray:
+    """(T, 4) headings of the feature IK: ``face_direction(quirk, smoothed)`` then ``heading_quat``."""
+    r_hip, l_hip, r_sh, l_sh = layout.face_joints
+    across = (P[:, :, l_hip] - P[:, :, r_hip]) + (P[:, :, r_sh] - P[:, :, l_sh])  # (3, T)
+    across, _ = _unit_cm(across)
+    forward = np.stack([across[2], -across[0]])  # Y × across = (a_z, 0, -a_x)
+    if smooth_sigma > 0:
+        from scipy.ndimage import gaussian_filter1d
+
+        forward = gaussian_filter1d(forward, smooth_sigma, axis=-1, mode="nearest")
+    norm = np.sqrt(forward[0] * forward[0] + forward[1] * forward[1])
+    forward = np.where(norm > 1e-9, forward / np.maximum(norm, 1e-9), 0.0)
+    fwd = np.stack([forward[0], np.zeros_like(forward[0]), forward[1]], axis=-1)
+    return heading_quat(fwd)
 
 
 def canonical_joints(joints, target_offsets=None, layout: SkeletonLayout = T2M22) -> np.ndarray:
@@ -380,7 +494,7 @@ def canonical_joints(joints, target_offsets=None, layout: SkeletonLayout = T2M22
     """
     joints = _as_joints(joints, layout)
     tgt = default_target_offsets(layout) if target_offsets is None else _as_offsets(target_offsets, layout)
-    return _canonicalize(joints, tgt, layout)[0]
+    return _canonical_cm(joints, tgt, layout, _plan(layout))[0].transpose(1, 2, 0)
 
 
 def _lateral_pair(layout: SkeletonLayout) -> tuple[int, int]:
@@ -494,39 +608,61 @@ def joints_to_features(
     tgt = default_target_offsets(layout) if target_offsets is None else _as_offsets(target_offsets, layout)
     orient_in = None if root_orientation is None else _as_root_orientation(root_orientation, len(joints))
 
-    pos, q_face = _canonicalize(joints, tgt, layout)  # (T, J, 3) global positions, (4,)
-    num_frames = pos.shape[0]
+    plan = _plan(layout)
+    P, q_face = _canonical_cm(joints, tgt, layout, plan)  # (3, T, J) global positions, (4,)
+    num_frames, num_joints = P.shape[1], P.shape[2]
+    sl = feature_slices(dim)
+    out = np.empty((num_frames - 1, dim), dtype=np.float64)
 
-    # foot contacts on the global positions
-    fl, fr = list(layout.foot_left), list(layout.foot_right)
-    disp2 = np.sum((pos[1:] - pos[:-1]) ** 2, axis=-1)  # (T-1, J)
-    feet_l = (disp2[:, fl] < feet_threshold).astype(np.float64)
-    feet_r = (disp2[:, fr] < feet_threshold).astype(np.float64)
+    # heading of every frame (smoothed forward direction) and the chain IK below it
+    r_rot = _heading_cm(P, layout, smooth_sigma)  # (T, 4) pure yaw (w, 0, y, 0)
+    rw, ry = r_rot[:, 0], r_rot[:, 2]
+    cos, sin = (rw * rw - ry * ry)[:, None], (2 * rw * ry)[:, None]  # (T, 1) yaw of each frame
+    d, _ = _unit_cm(P @ plan.bone_matrix)
+    rot = _between_cm(plan.raw, d[:, :-1], plan.raw_joint_major)  # (4, T-1, J-1) accumulated rotations
+    acc = np.concatenate([np.ascontiguousarray(r_rot[:-1].T)[:, :, None], rot], axis=2)  # (4, T-1, J)
+    prev = acc[:, :, plan.prev]
+    prev[1:] *= -1.0  # conjugate
+    lw, lx, ly, lz = _qmul_cm(prev, rot)
+    scale6 = 2.0 / (lw * lw + lx * lx + ly * ly + lz * lz)
+    six = out[:, sl["rot"]].reshape(num_frames - 1, num_joints - 1, 6)
+    six[..., 0] = 1 - scale6 * (ly * ly + lz * lz)
+    six[..., 1] = scale6 * (lx * ly + lw * lz)
+    six[..., 2] = scale6 * (lx * lz - lw * ly)
+    six[..., 3] = scale6 * (lx * ly - lw * lz)
+    six[..., 4] = 1 - scale6 * (lx * lx + lz * lz)
+    six[..., 5] = scale6 * (ly * lz + lw * lx)
 
-    # chain IK with the smoothed heading
-    quats = hml3d_inverse_kinematics(pos, layout, smooth_sigma=smooth_sigma if smooth_sigma > 0 else None)
-    r_rot = quats[:, 0]  # (T, 4) yaw
-    cont6d = quat_to_cont6d(quats[:-1, 1:])  # (T-1, J-1, 6)
-    root_vel = yaw_rotate(r_rot[1:], pos[1:, 0] - pos[:-1, 0])  # (T-1, 3)
-    r_vel = qmul(r_rot[1:], qconj(r_rot[:-1]))  # (T-1, 4)
+    # root: half the yaw change (arcsin of y of r_rot[t+1] ⊗ r_rot[t]⁻¹), planar velocity, height
+    out[:, 0] = np.arcsin(np.clip(ry[1:] * rw[:-1] - rw[1:] * ry[:-1], -1.0, 1.0))
+    step = P[:, 1:] - P[:, :-1]  # (3, T-1, J)
+    sx, sz = step[0, :, 0], step[2, :, 0]
+    out[:, 1] = cos[1:, 0] * sx + sin[1:, 0] * sz
+    out[:, 2] = cos[1:, 0] * sz - sin[1:, 0] * sx
+    out[:, 3] = P[1, :-1, 0]
 
-    # rotation-invariant coordinates
-    ric = pos.copy()
-    ric[..., 0] -= pos[:, 0:1, 0]
-    ric[..., 2] -= pos[:, 0:1, 2]
-    ric = yaw_rotate(r_rot[:, None, :], ric)  # (T, J, 3)
+    # rotation-invariant coordinates: joints minus root X/Z, turned by the frame's heading
+    rx = P[0, :-1, 1:] - P[0, :-1, :1]
+    rz = P[2, :-1, 1:] - P[2, :-1, :1]
+    ric = out[:, sl["ric"]].reshape(num_frames - 1, num_joints - 1, 3)
+    ric[..., 0] = cos[:-1] * rx + sin[:-1] * rz
+    ric[..., 1] = P[1, :-1, 1:]
+    ric[..., 2] = cos[:-1] * rz - sin[:-1] * rx
 
-    root_data = np.concatenate(
-        [np.arcsin(np.clip(r_vel[:, 2:3], -1.0, 1.0)), root_vel[:, [0, 2]], ric[:-1, 0, 1:2]], axis=-1
-    )
-    ric_data = ric[:-1, 1:].reshape(num_frames - 1, -1)
-    rot_data = cont6d.reshape(num_frames - 1, -1)
-    local_vel = yaw_rotate(r_rot[:-1, None, :], pos[1:] - pos[:-1]).reshape(num_frames - 1, -1)
-    parts = [root_data, ric_data, rot_data, local_vel, feet_l, feet_r]
+    # local velocities: frame-to-frame displacement turned by the heading of the first frame
+    vel = out[:, sl["local_vel"]].reshape(num_frames - 1, num_joints, 3)
+    vel[..., 0] = cos[:-1] * step[0] + sin[:-1] * step[2]
+    vel[..., 1] = step[1]
+    vel[..., 2] = cos[:-1] * step[2] - sin[:-1] * step[0]
+
+    # foot contacts: squared displacement of (ankle, foot) of each side below the threshold
+    feet = list(layout.foot_left) + list(layout.foot_right)
+    disp2 = step[0][:, feet] ** 2 + step[1][:, feet] ** 2 + step[2][:, feet] ** 2
+    out[:, sl["foot_contact"]] = disp2 < feet_threshold
 
     if with_orient:
         if orient_in is None:
-            orient = pelvis_orientation(pos, layout)  # (T, 3, 3) canonical frame
+            orient = pelvis_orientation(P.transpose(1, 2, 0), layout)  # (T, 3, 3) canonical frame
         else:
             orient = quat_to_matrix(q_face) @ orient_in
         if orientation_frame == "global":
@@ -534,8 +670,8 @@ def joints_to_features(
             orient = quat_to_matrix(r_rot[0]) @ orient
         else:
             orient = quat_to_matrix(r_rot) @ orient
-        parts.append(matrix_to_6d(orient[:-1]))
-    return np.concatenate(parts, axis=-1).astype(np.float32)
+        out[:, sl["root_orient"]] = matrix_to_6d(orient[:-1])
+    return out.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------- decoder

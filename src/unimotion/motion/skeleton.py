@@ -252,7 +252,8 @@ def face_direction(
         joints: (..., T, J, 3) or (J, 3) positions, Y up.
     Returns:
         (..., T, 3) (or (3,)) unit forward vectors; a pose whose direction is undefined (hips and
-        shoulders vertical) gives the zero vector.
+        shoulders vertical) gives the zero vector (and :func:`heading_quat` the identity for it; the
+        reference gives NaN).
     """
     joints = np.asarray(joints, dtype=np.float64)
     r_hip, l_hip, r_sh, l_sh = layout.face_joints
@@ -264,7 +265,8 @@ def face_direction(
         from scipy.ndimage import gaussian_filter1d
 
         forward = gaussian_filter1d(forward, smooth_sigma, axis=-2, mode="nearest")
-    return _safe_normalize(forward)
+    norm = np.sqrt(np.sum(forward * forward, axis=-1, keepdims=True))
+    return np.where(norm > 1e-9, forward / np.maximum(norm, 1e-9), 0.0)
 
 
 def heading_quat(forward) -> np.ndarray:

@@ -1,0 +1,174 @@
+"""Speed of the HumanML3D codec: joints → 263 features and 263 features → joints on 196-frame clips.
+
+Compares :mod:`unimotion.motion.hml3d` (vectorised over frames) with ``hml3d_reference.py`` (the same
+algorithm written frame by frame, labelled "baseline (per-frame reference)"), checks that both give the
+same numbers, prints a table and writes ``docs/results/codec.json`` + ``.md``.
+
+    python benchmarks/codec.py                       # 8 clips × 196 frames, best of 5 repeats
+    python benchmarks/codec.py --clips 4 --repeats 3 --out /tmp/codec
+
+Clips are synthetic (smooth random joint rotations on the SMPL-X neutral skeleton, a walking and turning
+root), generated with a fixed seed; the codec's cost does not depend on the content.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import hml3d_reference  # noqa: E402
+
+BASELINE = "baseline (per-frame reference)"
+OURS = "unimotion.motion.hml3d (vectorised)"
+
+
+def synthetic_clips(num_clips: int, num_frames: int, seed: int) -> list[np.ndarray]:
+    """(T, 22, 3) clips: joint-rotation FK of smooth random poses on the SMPL-X neutral rest skeleton."""
+    from unimotion.motion.hml3d import _smplx_neutral_rest_joints
+    from unimotion.motion.rotations import axis_angle_to_quat, axis_rotation_quat, quat_multiply
+    from unimotion.motion.skeleton import forward_kinematics
+    from unimotion.motion.skeletons import T2M22
+
+    rest = _smplx_neutral_rest_joints()
+    parents = T2M22.parents
+    offsets = np.zeros_like(rest)
+    offsets[1:] = rest[1:] - rest[parents[1:]]
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_frames)[:, None, None] / 20.0
+    clips = []
+    for _ in range(num_clips):
+        freq = rng.uniform(0.2, 1.5, (22, 3))
+        phase = rng.uniform(0, 2 * np.pi, (22, 3))
+        amp = rng.uniform(0.05, 0.3, (22, 3))
+        local = axis_angle_to_quat(amp * np.sin(2 * np.pi * freq * t + phase))
+        yaw = rng.uniform(-np.pi, np.pi) + rng.uniform(-0.8, 0.8) * t[:, 0, 0]
+        local[:, 0] = quat_multiply(axis_rotation_quat(1, yaw), local[:, 0])
+        speed = rng.uniform(0.0, 1.5)
+        step = np.stack([np.sin(yaw), np.zeros_like(yaw), np.cos(yaw)], -1) * speed / 20.0
+        root = np.cumsum(step, axis=0) + np.array([0.0, 0.95, 0.0])
+        clips.append(forward_kinematics(local, root, offsets, parents.tolist())[0])
+    return clips
+
+
+def _best_time(fn, items, repeats: int) -> float:
+    """Best (minimum) total seconds over ``repeats`` passes of ``fn`` over ``items``."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for item in items:
+            fn(item)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clips", type=int, default=8, help="number of clips (default 8)")
+    parser.add_argument("--frames", type=int, default=196, help="frames per clip (default 196)")
+    parser.add_argument("--repeats", type=int, default=5, help="timing passes; the best is kept (default 5)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(REPO / "docs" / "results" / "codec"),
+                        help="output stem for .json/.md (default docs/results/codec)")
+    args = parser.parse_args(argv)
+    if args.clips < 1 or args.frames < 2 or args.repeats < 1:
+        parser.error("--clips and --repeats must be >= 1 and --frames >= 2")
+
+    import torch
+
+    from unimotion.evaluation.reports import results_meta, write_results
+    from unimotion.motion import hml3d
+    from unimotion.motion.skeletons import T2M22
+
+    torch.set_num_threads(1)
+    target = hml3d.default_target_offsets()
+    # encode: T-frame joint clips; decode: T-frame feature clips (from T+1-frame joint clips)
+    long_clips = synthetic_clips(args.clips, args.frames + 1, args.seed)
+    joint_clips = [c[: args.frames] for c in long_clips]
+    feature_clips = [hml3d.joints_to_features(c, target) for c in long_clips]
+
+    def enc_ours(j):
+        return hml3d.joints_to_features(j, target)
+
+    def enc_ref(j):
+        return hml3d_reference.encode_per_frame(j, target, T2M22, hml3d.FEET_THRESHOLDS["t2m22"])
+
+    def dec_ours(f):
+        return hml3d.features_to_joints(f)
+
+    def dec_ref(f):
+        return hml3d_reference.decode_per_frame(f, 22)
+
+    enc_diff = max(float(np.abs(enc_ours(j) - enc_ref(j)).max()) for j in joint_clips)
+    dec_diff = max(float(np.abs(dec_ours(f) - dec_ref(f)).max()) for f in feature_clips)
+
+    batch = torch.from_numpy(np.stack(feature_clips))
+
+    def dec_torch(b):
+        with torch.no_grad():
+            return hml3d.features_to_joints(b, check_finite=False)
+
+    torch_diff = float(np.abs(dec_torch(batch).numpy() - np.stack([dec_ours(f) for f in feature_clips])).max())
+
+    enc_frames = sum(len(j) for j in joint_clips)
+    dec_frames = sum(len(f) for f in feature_clips)
+    timings = {
+        ("joints → 263", BASELINE): (_best_time(enc_ref, joint_clips, args.repeats), enc_frames, 0.0),
+        ("joints → 263", OURS): (_best_time(enc_ours, joint_clips, args.repeats), enc_frames, enc_diff),
+        ("263 → joints", BASELINE): (_best_time(dec_ref, feature_clips, args.repeats), dec_frames, 0.0),
+        ("263 → joints", OURS): (_best_time(dec_ours, feature_clips, args.repeats), dec_frames, dec_diff),
+        ("263 → joints", f"{OURS}, torch batch of {args.clips}"): (
+            _best_time(dec_torch, [batch], args.repeats), dec_frames, torch_diff),
+    }
+    rows = []
+    for (direction, impl), (seconds, frames, diff) in timings.items():
+        base_seconds = timings[(direction, BASELINE)][0]
+        rows.append({
+            "direction": direction,
+            "implementation": impl,
+            "clips": args.clips,
+            "frames_per_clip": args.frames,
+            "ms_per_clip": 1000.0 * seconds / args.clips,
+            "frames_per_s": frames / seconds,
+            "speedup_vs_baseline": base_seconds / seconds,
+            "max_abs_diff_vs_baseline": diff,
+        })
+
+    columns = ["direction", "implementation", "ms_per_clip", "frames_per_s", "speedup_vs_baseline",
+               "max_abs_diff_vs_baseline"]
+    header = f"{'direction':<14} {'implementation':<52} {'ms/clip':>9} {'frames/s':>11} {'speed-up':>9} {'max|Δ|':>9}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['direction']:<14} {r['implementation']:<52} {r['ms_per_clip']:>9.3f} {r['frames_per_s']:>11.0f} "
+              f"{r['speedup_vs_baseline']:>8.1f}x {r['max_abs_diff_vs_baseline']:>9.1e}")
+    ok = all(r["speedup_vs_baseline"] >= 20 for r in rows if r["implementation"] == OURS)
+    print(f"\nacceptance (vectorised ≥ 20× the per-frame baseline in both directions): {'PASS' if ok else 'FAIL'}")
+
+    command = "python benchmarks/codec.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    meta = results_meta(
+        command=command.strip(),
+        budget=f"{args.clips} clips × {args.frames} frames, best of {args.repeats} passes, 1 thread",
+        clips=args.clips, frames_per_clip=args.frames, repeats=args.repeats, seed=args.seed,
+        acceptance_min_speedup=20, acceptance_pass=ok,
+    )
+    notes = (
+        "Wall-clock time of one process on the machine named above, best of the timing passes. "
+        f"`{BASELINE}` is `benchmarks/hml3d_reference.py` (the same algorithm frame by frame); "
+        "`max_abs_diff_vs_baseline` is the largest difference between the two outputs on these clips. "
+        "Encoding includes retargeting to the SMPL-X neutral skeleton, floor/facing normalisation, the "
+        "smoothed-heading IK and foot contacts; frames/s counts input frames."
+    )
+    json_path, md_path = write_results(args.out, rows, meta, "HumanML3D codec speed", columns=columns, notes=notes)
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
