@@ -729,17 +729,43 @@ def features_to_joints(features, layout: SkeletonLayout | None = None, check_fin
         (..., T, J, 3) positions.
     """
     layout, num_joints, _ = _check_features(features, layout, check_finite)
-    x = _floating_like(features)
+    if isinstance(features, np.ndarray):
+        return _decode_numpy(np.asarray(features, dtype=np.float64), num_joints).astype(features.dtype, copy=False)
+    x = features
     xp = _ns(x)
     root_quat, root_pos = _root(x)
     ric = x[..., 4 : 4 + 3 * (num_joints - 1)]
     ric = xp.reshape(ric, tuple(ric.shape[:-1]) + (num_joints - 1, 3))
     ric = yaw_rotate(qconj(root_quat)[..., None, :], ric)
     offset = xp.stack([root_pos[..., 0], xp.zeros_like(root_pos[..., 0]), root_pos[..., 2]], axis=-1)
-    joints = xp.concat([root_pos[..., None, :], ric + offset[..., None, :]], axis=-2)
-    if isinstance(features, np.ndarray):
-        return joints.astype(features.dtype, copy=False)
-    return joints
+    return xp.concat([root_pos[..., None, :], ric + offset[..., None, :]], axis=-2)
+
+
+def _decode_numpy(x: np.ndarray, num_joints: int) -> np.ndarray:
+    """``recover_from_ric`` for float64 NumPy (..., T, D), written out for speed (same math as the torch
+    path: the inverse heading ``(cos a, 0, −sin a, 0)`` is a rotation about Y by −2a)."""
+    num_frames = x.shape[-2]
+    ang = np.zeros(x.shape[:-1])
+    if num_frames > 1:
+        np.cumsum(x[..., :-1, 0], axis=-1, out=ang[..., 1:])
+    c, s = np.cos(ang), np.sin(ang)
+    cos, sin = c * c - s * s, -2.0 * c * s  # (..., T)
+    root_x = np.zeros(x.shape[:-1])
+    root_z = np.zeros(x.shape[:-1])
+    if num_frames > 1:
+        lx, lz = x[..., :-1, 1], x[..., :-1, 2]
+        np.cumsum(cos[..., 1:] * lx + sin[..., 1:] * lz, axis=-1, out=root_x[..., 1:])
+        np.cumsum(cos[..., 1:] * lz - sin[..., 1:] * lx, axis=-1, out=root_z[..., 1:])
+    out = np.empty(x.shape[:-1] + (num_joints, 3))
+    out[..., 0, 0] = root_x
+    out[..., 0, 1] = x[..., 3]
+    out[..., 0, 2] = root_z
+    ric = x[..., 4 : 4 + 3 * (num_joints - 1)].reshape(x.shape[:-1] + (num_joints - 1, 3))
+    cos, sin = cos[..., None], sin[..., None]
+    out[..., 1:, 0] = cos * ric[..., 0] + sin * ric[..., 2] + root_x[..., None]
+    out[..., 1:, 1] = ric[..., 1]
+    out[..., 1:, 2] = cos * ric[..., 2] - sin * ric[..., 0] + root_z[..., None]
+    return out
 
 
 def features_to_root_orientation(
