@@ -220,11 +220,19 @@ def test_kit_layout_renders():
 
 def test_titles():
     joints = _walking_joints(2)
-    plain = R.render_frames(joints, size=96, style=_plain_style())
-    titled = R.render_frames(joints, size=96, style=_plain_style(), titles=["a person walks", ""])
+    camera = R.fit_camera(joints, 96, 96)
+    plain = R.render_frames(joints, camera=camera, style=_plain_style())
+    titled = R.render_frames(joints, camera=camera, style=_plain_style(), titles=["a person walks", ""])
     assert (plain[0] != titled[0]).any() and (plain[1] == titled[1]).all()
     with pytest.raises(InputError, match="titles"):
         R.render_frames(joints, titles=["one"])
+    # Without a camera, the motion is framed below the title line: no figure pixel in the text band.
+    red = _plain_style(left_color=(255, 0, 0), right_color=(255, 0, 0), center_color=(255, 0, 0))
+    frames = R.render_frames(_walking_joints(1), size=128, style=red, titles="title", elevation=0)
+    rows = np.nonzero((frames[0] == (255, 0, 0)).all(-1))[0]
+    assert rows.min() >= 12
+    untitled = R.render_frames(_walking_joints(1), size=128, style=red, elevation=0)
+    assert np.nonzero((untitled[0] == (255, 0, 0)).all(-1))[0].min() < 12
 
 
 @pytest.mark.parametrize(

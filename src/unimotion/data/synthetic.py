@@ -510,7 +510,7 @@ def _gen_squat(body, rng, st, v):
     for s in starts:
         tau = (t - s) / scale
         depth += smoothstep(tau / down) * (1 - smoothstep((tau - down - hold) / up))
-    depth *= min(amp, 1.1)
+    depth *= 0.55 + 0.45 * min(amp, 1.2)  # a low amplitude still squats visibly
     body.pelvis_pitch(0.55 * depth)
     body.spine_pitch(0.1 * depth)
     for side in (LEFT, RIGHT):
@@ -551,7 +551,7 @@ def _gen_bow(body, rng, st, v):
     for s in starts:
         tau = (t - s) / scale
         bend += smoothstep(tau / down) * (1 - smoothstep((tau - down - hold) / up))
-    bend *= min(amp, 1.3)
+    bend *= 0.5 + 0.5 * min(amp, 1.3)
     body.pelvis_pitch(0.75 * bend)  # a hinge at the hips (about 60° in all with the spine)...
     body.spine_pitch(0.3 * bend)  # ...with a slightly rounded back
     body.neck_pitch(0.15 * bend)

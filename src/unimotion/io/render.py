@@ -351,13 +351,18 @@ def render_frames(
             t = t - np.einsum("tij,tj->ti", R, shift)
     else:
         width, height = _as_size(256 if size is None else size)
+        # With titles, frame the motion below a text band (same focal length, principal point moved down).
+        band = min(height // 3, _title_band(width, height)) if titles else 0
+        fitted = joints
         if follow_root:
-            rel = joints.copy()
-            rel[..., [0, 2]] -= joints[:, :1, [0, 2]] - joints[:1, :1, [0, 2]]
-            base = fit_camera(rel, width, height, azimuth, elevation, fov, margin)
-            cams = follow_root_cameras(base, joints)
-        else:
-            cams = [fit_camera(joints, width, height, azimuth, elevation, fov, margin)]
+            fitted = joints.copy()
+            fitted[..., [0, 2]] -= joints[:, :1, [0, 2]] - joints[:1, :1, [0, 2]]
+        base = fit_camera(fitted, width, height - band, azimuth, elevation, fov, margin)
+        if band:
+            K = base.K.copy()
+            K[1, 2] += band
+            base = Camera(K, base.R, base.t, width, height)
+        cams = follow_root_cameras(base, joints) if follow_root else [base]
         K, R, t = _stack_cameras(cams, len(cams))
         if len(cams) == 1:
             K, R, t = (np.repeat(a, T, axis=0) for a in (K, R, t))
@@ -367,6 +372,19 @@ def render_frames(
         if len(titles) != T:
             raise InputError(f"got {len(titles)} titles for {T} frames")
     return _draw(joints, layout, width, height, K, R, t, static, style, floor_height, titles)
+
+
+def _font_size(width: int, height: int) -> int:
+    return max(8, 11 * min(width, height) // 256)
+
+
+def _title_band(width: int, height: int) -> int:
+    """Pixels reserved at the top for a title line."""
+    return _font_size(width, height) + 6
+
+
+def _text_color(background) -> RGB:
+    return (0, 0, 0) if sum(background) > 384 else (255, 255, 255)
 
 
 def _draw(joints, layout, width, height, K, R, t, static, style, floor_height, titles) -> np.ndarray:
@@ -438,7 +456,7 @@ def _draw(joints, layout, width, height, K, R, t, static, style, floor_height, t
                     x, y = pf[j]
                     draw.ellipse((x - r, y - r, x + r, y + r), fill=jcol[j])
         if titles is not None and titles[f]:
-            draw.text((4 * k, 3 * k), titles[f], fill=(0, 0, 0), font_size=max(8, 11 * k * base // 256))
+            draw.text((4 * k, 3 * k), titles[f], fill=_text_color(background), font_size=_font_size(width, height) * k)
         if k > 1:
             img = img.reduce(k)
         out[f] = np.asarray(img)
