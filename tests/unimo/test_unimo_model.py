@@ -279,7 +279,7 @@ def test_input_validation():
 
 def test_end_to_end_with_both_tokenizers():
     """Clip → video + motion tokens → UniMo loss and I2VM/V2M generation → decoded video and SMPL-X motion."""
-    vt = VideoTokenizer(VideoTokenizerConfig(base_channels=8, channel_mult=[1, 1], spatial_compression=4,
+    vt = VideoTokenizer(VideoTokenizerConfig(base_channels=8, channel_mult=[1], patch_size=2, spatial_compression=4,
                                              temporal_compression=2, fsq_levels=[3, 3], norm_groups=4)).eval()
     mt = MotionTokenizer(MotionTokenizerConfig(width=16, depth=1, expansion=2, codebook_size=10, code_dim=4,
                                                trunk_depth=1, expert_depth=1))

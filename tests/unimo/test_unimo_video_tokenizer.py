@@ -22,7 +22,7 @@ from unimotion.models.unimo.video_tokenizer import (
 
 def tiny(**kw) -> VideoTokenizerConfig:
     base = dict(base_channels=8, channel_mult=[1, 1], spatial_compression=4, temporal_compression=2,
-                fsq_levels=[5, 3, 3], norm_groups=4)
+                fsq_levels=[5, 3, 3], norm_groups=4, patch_size=1)
     base.update(kw)
     return VideoTokenizerConfig(**base)
 
@@ -32,10 +32,12 @@ def clip(b: int = 2, t: int = 9, hw: int = 16, seed: int = 0) -> torch.Tensor:
     return torch.rand(b, t, 3, hw, hw, generator=g) * 2 - 1
 
 
-@pytest.mark.parametrize("cs, ct, t, hw", [(4, 2, 9, 16), (4, 4, 9, 16), (8, 4, 17, 32), (2, 1, 3, 8)])
-def test_compression_and_grid(cs, ct, t, hw):
-    n = int(math.log2(cs))
-    m = VideoTokenizer(tiny(spatial_compression=cs, temporal_compression=ct, channel_mult=[1] * n)).eval()
+@pytest.mark.parametrize("cs, ct, patch, t, hw",
+                         [(4, 2, 1, 9, 16), (4, 4, 1, 9, 16), (8, 4, 2, 17, 32), (2, 1, 1, 3, 8), (4, 1, 4, 5, 8)])
+def test_compression_and_grid(cs, ct, patch, t, hw):
+    n = int(math.log2(cs // patch))
+    m = VideoTokenizer(tiny(spatial_compression=cs, temporal_compression=ct, channel_mult=[1] * n,
+                            patch_size=patch)).eval()
     x = clip(t=t, hw=hw)
     codes = m.encode(x)
     assert codes.shape == (2, 1 + (t - 1) // ct, hw // cs, hw // cs) == (2, *m.latent_shape(t, hw, hw))
@@ -70,6 +72,19 @@ def test_decoder_is_causal():
     changed = m.decode(other)
     torch.testing.assert_close(changed[:, :5], video[:, :5])  # frames 0..4 come from latents 0..2
     assert (changed[:, 5:] - video[:, 5:]).abs().max() > 1e-4
+
+
+def test_space_to_depth_round_trip_and_patched_causality():
+    from unimotion.models.unimo.video_tokenizer import DepthToSpace, SpaceToDepth
+
+    x = torch.randn(2, 3, 5, 8, 8)
+    y = SpaceToDepth(2)(x)
+    assert y.shape == (2, 12, 5, 4, 4)
+    torch.testing.assert_close(DepthToSpace(2)(y), x)
+    torch.testing.assert_close(y[:, :, 3], torch.nn.functional.pixel_unshuffle(x[:, :, 3], 2))
+    m = VideoTokenizer(tiny(patch_size=2, channel_mult=[1], temporal_compression=2)).eval()
+    clip_ = clip(t=5)
+    assert torch.equal(m.encode(clip_[:, :1])[:, 0], m.encode(clip_)[:, 0])
 
 
 def test_causal_conv_pads_left_by_replicating_the_first_frame():
@@ -165,6 +180,8 @@ def test_protocol_and_validation():
     with pytest.raises(ConfigError, match="power of two"):
         VideoTokenizerConfig(spatial_compression=6)
     with pytest.raises(ConfigError, match="channel_mult"):
-        VideoTokenizerConfig(spatial_compression=8, channel_mult=[1, 2])
+        VideoTokenizerConfig(spatial_compression=8, patch_size=2, channel_mult=[1, 2, 2])
     with pytest.raises(ConfigError, match="temporal_compression"):
-        VideoTokenizerConfig(spatial_compression=2, temporal_compression=4, channel_mult=[1])
+        VideoTokenizerConfig(spatial_compression=8, patch_size=4, temporal_compression=4, channel_mult=[1])
+    with pytest.raises(ConfigError, match="patch_size"):
+        VideoTokenizerConfig(spatial_compression=4, patch_size=8, channel_mult=[])

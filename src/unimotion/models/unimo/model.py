@@ -450,7 +450,11 @@ class UniMoModel(PretrainedModel):
             tasks = batch.get("tasks") or self.sample_tasks(batch["video_codes"].shape[0], step)
             batch = self.build_batch(batch["video_codes"], batch["motion_codes"], list(tasks))
         out = self(batch)
-        return {"loss": out.loss, **out.losses}
+        # Heads of modalities without targets in this batch (always the special head; the video head in a
+        # V2M-only batch) get no gradient; a zero-weighted term keeps them in the graph so that DDP
+        # (which the Trainer runs without find_unused_parameters) does not wait for their gradients.
+        loss = out.loss + 0.0 * sum(p.sum() for p in self.heads.parameters())
+        return {"loss": loss, **out.losses}
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()

@@ -11,8 +11,10 @@ BandaiML renders (64×64 clips):
   latent frame k depends only on raw frames ≤ k·c_t, latent frame 0 only on frame 0, and
   ``encode(video[:, :1])`` gives the same first latent frame as ``encode(video)`` — an image is
   tokenized exactly like the first frame of a clip (what I2VM conditions on).
-* **Compression.** ``spatial_compression`` c_s and ``temporal_compression`` c_t are powers of two with
-  c_t ≤ c_s; one resolution level per factor 2 of c_s, the last log2(c_t) levels also halve time.
+* **Compression.** ``spatial_compression`` c_s and ``temporal_compression`` c_t are powers of two. The
+  frames are first folded space-to-depth by ``patch_size`` p (Cosmos patches with a Haar wavelet for the
+  same reason: no convolution runs at full resolution), then one resolution level per remaining factor
+  2 of c_s / p; the last log2(c_t) levels also halve time.
   Default c_s = 8, c_t = 4: a 17-frame 64×64 clip → 5 × 8 × 8 = 320 tokens (CPU-sized; Cosmos uses
   8×16×16 on 640×1024).
 * **Quantiser.** :class:`~unimotion.models.blocks.quantizers.FSQ` with ``fsq_levels`` (default
@@ -65,10 +67,11 @@ class VideoTokenizerInterface(Protocol):
 @dataclass
 class VideoTokenizerConfig:
     in_channels: int = 3
-    base_channels: int = 16  # CPU-sized default (0.42 M parameters with channel_mult [1, 2, 2])
-    channel_mult: list[int] = field(default_factory=lambda: [1, 2, 2])  # one entry per ×2 spatial level
+    base_channels: int = 32
+    channel_mult: list[int] = field(default_factory=lambda: [1, 2])  # one entry per ×2 level after patching
     num_res_blocks: int = 1  # residual blocks per level
-    spatial_compression: int = 8  # c_s (power of 2) → len(channel_mult) must be log2(c_s)
+    patch_size: int = 2  # space-to-depth factor applied to the frames first (power of 2, divides c_s)
+    spatial_compression: int = 8  # c_s = patch_size · 2**len(channel_mult)
     temporal_compression: int = 4  # c_t (power of 2, ≤ c_s)
     temporal_kernel: int = 3  # kernel size in time of the causal convolutions
     fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])  # 1000 codes
@@ -79,22 +82,26 @@ class VideoTokenizerConfig:
     num_frames: int = 17  # nominal clip length (1 + c_t·n)
 
     def __post_init__(self) -> None:
-        for name in ("spatial_compression", "temporal_compression"):
+        for name in ("spatial_compression", "temporal_compression", "patch_size"):
             v = getattr(self, name)
             if v < 1 or v & (v - 1):
                 raise ConfigError(f"VideoTokenizerConfig.{name} must be a power of two, got {v}")
-        if self.temporal_compression > self.spatial_compression:
-            raise ConfigError("temporal_compression must be <= spatial_compression (one level per factor 2)")
-        if len(self.channel_mult) != int(math.log2(self.spatial_compression)):
+        if self.patch_size > self.spatial_compression:
+            raise ConfigError("patch_size must not exceed spatial_compression")
+        levels = int(math.log2(self.spatial_compression // self.patch_size))
+        if len(self.channel_mult) != levels:
             raise ConfigError(
-                f"channel_mult needs log2(spatial_compression) = {int(math.log2(self.spatial_compression))} "
-                f"entries, got {len(self.channel_mult)}"
+                f"channel_mult needs log2(spatial_compression / patch_size) = {levels} entries, "
+                f"got {len(self.channel_mult)}"
             )
+        if self.temporal_compression > 2**levels:
+            raise ConfigError(f"temporal_compression {self.temporal_compression} needs at least "
+                              f"log2(temporal_compression) resolution levels; there are {levels}")
         if any(lv < 2 for lv in self.fsq_levels) or not self.fsq_levels:
             raise ConfigError(f"fsq_levels must be a non-empty list of integers >= 2, got {self.fsq_levels}")
         if self.temporal_kernel < 1 or self.base_channels < 1 or self.num_res_blocks < 0:
             raise ConfigError("temporal_kernel and base_channels must be >= 1, num_res_blocks >= 0")
-        for m in self.channel_mult:
+        for m in [1, *self.channel_mult]:
             if (self.base_channels * m) % self.norm_groups:
                 raise ConfigError(f"channels {self.base_channels * m} are not divisible by norm_groups {self.norm_groups}")
 
@@ -149,6 +156,36 @@ class FrameGroupNorm(nn.GroupNorm):
         b, c, t, h, w = x.shape
         y = super().forward(x.transpose(1, 2).reshape(b * t, c, h, w))
         return y.view(b, t, c, h, w).transpose(1, 2)
+
+
+class SpaceToDepth(nn.Module):
+    """(B, C, T, H, W) → (B, C·p², T, H/p, W/p), frame by frame."""
+
+    def __init__(self, p: int):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 1:
+            return x
+        b, c, t, h, w = x.shape
+        y = F.pixel_unshuffle(x.transpose(1, 2).reshape(b * t, c, h, w), self.p)
+        return y.view(b, t, -1, h // self.p, w // self.p).transpose(1, 2)
+
+
+class DepthToSpace(nn.Module):
+    """Inverse of :class:`SpaceToDepth`."""
+
+    def __init__(self, p: int):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 1:
+            return x
+        b, c, t, h, w = x.shape
+        y = F.pixel_shuffle(x.transpose(1, 2).reshape(b * t, c, h, w), self.p)
+        return y.view(b, t, -1, h * self.p, w * self.p).transpose(1, 2)
 
 
 class ResBlock3D(nn.Module):
@@ -212,8 +249,9 @@ class VideoTokenizer(PretrainedModel):
         g, kt = c.norm_groups, c.temporal_kernel
         chans = [c.base_channels * m for m in c.channel_mult]
 
-        enc: list[nn.Module] = [CausalConv3d(c.in_channels, chans[0], (kt, 3, 3))]
-        ch = chans[0]
+        p = c.patch_size
+        ch = chans[0] if chans else c.base_channels  # no level at all: patching alone does c_s
+        enc: list[nn.Module] = [SpaceToDepth(p), CausalConv3d(c.in_channels * p * p, ch, (kt, 3, 3))]
         for i, out in enumerate(chans):
             for _ in range(c.num_res_blocks):
                 enc.append(ResBlock3D(ch, out, g, kt))
@@ -237,7 +275,7 @@ class VideoTokenizer(PretrainedModel):
             if ch != out:
                 dec.append(nn.Conv3d(ch, out, 1))
                 ch = out
-        dec += [FrameGroupNorm(g, ch), nn.SiLU(), CausalConv3d(ch, c.in_channels, (kt, 3, 3))]
+        dec += [FrameGroupNorm(g, ch), nn.SiLU(), CausalConv3d(ch, c.in_channels * p * p, (kt, 3, 3)), DepthToSpace(p)]
         self.decoder = nn.Sequential(*dec)
 
     # ------------------------------------------------------------------ interface
