@@ -37,6 +37,8 @@ _EXPORTS = {
     "features_to_root": "hml3d",
     "features_to_root_orientation": "hml3d",
     "canonical_joints": "hml3d",
+    "pelvis_orientation": "hml3d",
+    "hml3d_chain_joints": "hml3d",
     "uniform_skeleton": "hml3d",
     "default_target_offsets": "hml3d",
     "target_offsets_from_joints": "hml3d",
