@@ -77,8 +77,16 @@ def test_render_features_plain_and_normalised_give_the_same_frames(tmp_path, fea
     np.save(normed, stats.normalize(features))
     assert _run(["render", str(plain), "-o", str(tmp_path / "p.gif"), "--size", "48"], capsys)[0] == 0
     assert _run(["render", str(normed), "-o", str(tmp_path / "q.gif"), "--size", "48", "--stats", str(stats_dir)], capsys)[0] == 0
-    a, b = V.read_video(tmp_path / "p.gif"), V.read_video(tmp_path / "q.gif")
-    assert a.shape[0] == 39 and np.array_equal(a, b)
+    assert _run(["render", str(normed), "-o", str(tmp_path / "r.gif"), "--size", "48"], capsys)[0] == 0  # no --stats
+    a, b, c = (V.read_video(tmp_path / f"{n}.gif") for n in "pqr")
+    assert a.shape[0] == 39 and b.shape == a.shape
+    def changed(x, y):  # pixels that really changed (GIF palettes shift colours slightly frame by frame)
+        return (np.abs(x.astype(int) - y.astype(int)).max(-1) > 60).mean()
+
+    # float32 de-normalisation may move a line end by a pixel here and there, nothing more...
+    assert changed(a, b) < 0.002
+    # ...whereas forgetting --stats draws a different figure
+    assert changed(a, c) > 0.02
 
 
 def test_render_269_features_and_batch_index(tmp_path, walk, features, capsys):

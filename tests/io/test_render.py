@@ -272,15 +272,31 @@ def test_points_behind_the_camera_are_skipped():
     assert frame.shape == (1, 32, 32, 3)  # no crash; the grid in front is still drawn
 
 
-def test_render_speed_64px():
-    """The renderer also makes training images: thousands of frames/s at 64×64 (static camera)."""
-    joints = _walking_joints(200)
+@pytest.mark.parametrize("follow_root", [False, True])
+def test_render_speed_64px(follow_root):
+    """The renderer also makes training images: thousands of frames/s at 64×64 (asserted loosely, > 1000,
+    because the test machine is shared)."""
+    joints = _walking_joints(200, speed=2.0)
     best = 0.0
     for _ in range(3):
         start = time.perf_counter()
-        R.render_frames(joints, size=64)
+        R.render_frames(joints, size=64, follow_root=follow_root)
         best = max(best, 200 / (time.perf_counter() - start))
     assert best > 1000, f"{best:.0f} frames/s"
+
+
+def test_clip_to_box():
+    seg = np.array([
+        [1.0, 1.0, 5.0, 7.0],  # inside: unchanged
+        [-10.0, 5.0, 20.0, 5.0],  # crosses both vertical sides
+        [-5.0, -5.0, -1.0, -1.0],  # outside
+        [3.0, 3.0, 3.0, 1e9],  # vertical, leaves through the bottom
+    ])
+    out, inside = R._clip_to_box(seg, 0.0, 10.0, 8.0)
+    assert inside.tolist() == [True, True, False, True]
+    np.testing.assert_array_equal(out[0], seg[0])
+    np.testing.assert_allclose(out[1], [0.0, 5.0, 10.0, 5.0])
+    np.testing.assert_allclose(out[3], [3.0, 3.0, 3.0, 8.0])
 
 
 # ------------------------------------------------------------------------------------------ files

@@ -289,16 +289,44 @@ def _clip_segments_cam(seg_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([a_new, b_new], axis=-2), visible
 
 
-def _grid_pixels(segs: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray) -> list[list[tuple]]:
-    """Per camera: integer pixel endpoints of the visible (near-clipped) grid lines."""
+def _clip_to_box(seg: np.ndarray, lo: float, hi_x: float, hi_y: float) -> tuple[np.ndarray, np.ndarray]:
+    """Liang–Barsky clipping of 2D segments (..., 4) = (x0, y0, x1, y1) to [lo, hi_x] × [lo, hi_y].
+
+    Returns the clipped segments and a mask of segments that intersect the box. Keeps Pillow from
+    rasterising kilometre-long lines that come from points just in front of the camera.
+    """
+    x0, y0, x1, y1 = (seg[..., i] for i in range(4))
+    dx, dy = x1 - x0, y1 - y0
+    t0 = np.zeros_like(x0)
+    t1 = np.ones_like(x0)
+    inside = np.ones(x0.shape, dtype=bool)
+    for p, q in ((-dx, x0 - lo), (dx, hi_x - x0), (-dy, y0 - lo), (dy, hi_y - y0)):
+        parallel = p == 0
+        inside &= ~(parallel & (q < 0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(parallel, 0.0, q / np.where(parallel, 1.0, p))
+        t0 = np.where(~parallel & (p < 0), np.maximum(t0, r), t0)
+        t1 = np.where(~parallel & (p > 0), np.minimum(t1, r), t1)
+    inside &= t0 <= t1
+    end_x = np.where(t1 >= 1.0, x1, x0 + t1 * dx)  # exact end points where nothing was clipped
+    end_y = np.where(t1 >= 1.0, y1, y0 + t1 * dy)
+    out = np.stack([x0 + t0 * dx, y0 + t0 * dy, end_x, end_y], axis=-1)
+    return out, inside
+
+
+def _grid_pixels(segs: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, width: int,
+                 height: int) -> list[list[tuple]]:
+    """Per camera: integer pixel endpoints of the visible (near- and image-clipped) grid lines."""
     cam = np.einsum("tij,lkj->tlki", R, segs) + t[:, None, None, :]  # (T, L, 2, 3)
     cam, visible = _clip_segments_cam(cam)
     z = np.maximum(cam[..., 2:3], NEAR)
-    uv = np.einsum("tlkj,tij->tlki", cam / z, K)[..., :2]
-    pix = _to_pixels(uv)
+    uv = np.einsum("tlkj,tij->tlki", cam / z, K)[..., :2]  # (T, L, 2, 2)
+    seg, inside = _clip_to_box(uv.reshape(*uv.shape[:2], 4), -2.0, width + 2.0, height + 2.0)
+    visible &= inside
+    pix = _to_pixels(seg)
     out = []
     for f in range(pix.shape[0]):
-        out.append([tuple(p) for p, v in zip(pix[f].reshape(-1, 4).tolist(), visible[f], strict=True) if v])
+        out.append([tuple(p) for p, v in zip(pix[f].tolist(), visible[f], strict=True) if v])
     return out
 
 
@@ -415,7 +443,12 @@ def _draw(joints, layout, width, height, K, R, t, static, style, floor_height, t
     else:
         border = np.broadcast_to(np.arange(len(bones)), bvis.shape)
         jorder = np.broadcast_to(np.arange(layout.num_joints), visible.shape)
-    seg = np.concatenate([pix[:, bones[:, 0]], pix[:, bones[:, 1]]], axis=-1)  # (T, B, 4)
+    seg, inside = _clip_to_box(np.concatenate([uv[:, bones[:, 0]], uv[:, bones[:, 1]]], axis=-1), -2.0 * k - lw,
+                               W + 2.0 * k + lw, H + 2.0 * k + lw)
+    bvis = bvis & inside
+    seg = _to_pixels(seg)  # (T, B, 4); unclipped ends are floored exactly like the joint dots
+    pad = 2 * max(jr, hr) + 2
+    visible = visible & (uv[..., 0] > -pad) & (uv[..., 0] < W + pad) & (uv[..., 1] > -pad) & (uv[..., 1] < H + pad)
     # Python lists once for all frames: indexing NumPy scalars inside the loop is several times slower.
     seg_l, pix_l = seg.tolist(), pix.tolist()
     border_l, jorder_l, bvis_l, vis_l = border.tolist(), jorder.tolist(), bvis.tolist(), visible.tolist()
@@ -425,9 +458,9 @@ def _draw(joints, layout, width, height, K, R, t, static, style, floor_height, t
         floor_y = float(joints[..., 1].min()) if floor_height is None else float(floor_height)
         segs = _grid_segments(joints, floor_y, style.grid_spacing, style.grid_extent)
         if static:
-            grid = _grid_pixels(segs, Ks[:1], R[:1], t[:1]) * joints.shape[0]
+            grid = _grid_pixels(segs, Ks[:1], R[:1], t[:1], W, H)
         else:
-            grid = _grid_pixels(segs, Ks, R, t)
+            grid = _grid_pixels(segs, Ks, R, t, W, H)
     floor_col = tuple(int(c) for c in style.floor_color)
     grid_w = max(1, k)
 
