@@ -303,7 +303,9 @@ def matrix_to_euler(m: Array, order: str, degrees: bool = False) -> Array:
     a = xp.atan2(-s * m[..., j, k], m[..., k, k])
     c = xp.atan2(-s * m[..., i, j], m[..., i, i])
     # Gimbal lock: c := 0, then R = R_i(a) R_j(b); read a from M = R R_j(b)^T = R_i(a).
-    locked = xp.abs(sin_b) > 1 - 1e-7
+    # (1e-12: cos(b) < 1.4e-6 rad; the general formulas stay accurate up to there, a looser threshold
+    # would drop up to sqrt(2·threshold) rad of the third angle)
+    locked = xp.abs(sin_b) > 1 - 1e-12
     rj = quat_to_matrix(axis_rotation_quat(j, b))
     mm = m @ xp.matrix_transpose(rj)
     p, q = (i + 1) % 3, (i + 2) % 3
