@@ -476,3 +476,19 @@ def test_parse_speed_3000_frames_22_joints():
     assert parsed.values.shape == (3000, 132)
     print(f"parse 3000x132: {best * 1000:.1f} ms")
     assert best < 0.25  # ~40 ms on an idle core; generous for a shared CI machine
+
+
+def test_from_local_is_exact_near_gimbal_lock():
+    """Middle Euler angle within 3e-4 rad of 90°: the written angles still give the exact rotation."""
+    rows = []
+    for delta in (1e-3, 3e-4, 1e-5, 0.0):
+        for order in ("ZXY", "XYZ", "ZYX"):
+            m = AXIS[order[0]](30.0) @ AXIS[order[1]](90.0 - math.degrees(delta)) @ AXIS[order[2]](20.0)
+            rows.append((order, m))
+    for order, mat in rows:
+        w = math.sqrt(max(0.0, 1 + np.trace(mat))) / 2
+        q = np.array([w, (mat[2, 1] - mat[1, 2]) / (4 * w), (mat[0, 2] - mat[2, 0]) / (4 * w),
+                      (mat[1, 0] - mat[0, 1]) / (4 * w)])
+        motion = BVHMotion.from_local(["a"], [-1], np.zeros((1, 3)), q[None, None], None, rotation_order=order,
+                                      position_joints="none")
+        np.testing.assert_allclose(quat_to_mat(parse_bvh(format_bvh(motion)).rotations()[0, 0]), mat, atol=1e-9)
