@@ -121,6 +121,8 @@ def test_lra_regeneration_runs_backbone_once(model):
     shuffled = model.reconstruct(lat, num_steps=6, seed=0, shuffle=True)
     degraded = model.reconstruct(lat, num_steps=6, seed=0, degrade=True)
     assert not torch.allclose(out.latents, shuffled.latents)
+    recomputed = model.reconstruct(lat, num_steps=6, seed=0, use_cache=False)
+    assert (recomputed.latents - out.latents).abs().max() <= 1e-5
     assert not torch.allclose(out.latents, degraded.latents)
 
 

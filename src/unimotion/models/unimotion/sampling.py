@@ -248,11 +248,14 @@ def sample_lra(
     shuffle: bool = False,
     seed: int | None = 0,
     generator: torch.Generator | None = None,
+    use_cache: bool = True,
 ) -> MotionSamples:
     """Regenerate each z from noise conditioned on Embed_fused(z) (LRA's m2m task).
 
     ``degrade`` applies the training bottleneck to the condition; ``shuffle`` conditions every example on
     another example's latent (the control of spec §5.3). Returns latents with the lengths of ``latents``.
+    The backbone output does not depend on z_t here, so it is computed once (``use_cache=False`` recomputes it
+    at every step, for checks and benchmarks).
     """
     fc = model.config.flow
     num_steps = fc.num_steps if num_steps is None else int(num_steps)
@@ -275,14 +278,21 @@ def sample_lra(
         batch = model.builder.build(rows, with_answer=True, align="right").to(device)
         idx = batch.span_index(SOURCE, device)
         lat = _stack_latents(conds, idx.cols.shape[1], device)
-        embeds = model.embed_spans(model.embed_tokens(batch.input_ids), idx, lat, torch.ones(B, device=device))
-        hidden = model.run_backbone(embeds, batch.attention_mask(embeds.dtype), batch.position_ids, batch.modality)
-        h = hidden[idx.rows[:, None], idx.cols]  # (B, T, H): computed once
+
+        def condition_states() -> torch.Tensor:  # (B, T, H) backbone states at the condition span
+            embeds = model.embed_spans(model.embed_tokens(batch.input_ids), idx, lat, torch.ones(B, device=device))
+            hidden = model.run_backbone(embeds, batch.attention_mask(embeds.dtype), batch.position_ids,
+                                        batch.modality)
+            return hidden[idx.rows[:, None], idx.cols]
+
+        h = condition_states()
         mask = idx.mask
         x = x * mask[..., None]
         grid = time_grid(num_steps, time_shift, device=device)
         lra = torch.ones(B, dtype=torch.bool, device=device)
         for i in range(num_steps):
+            if not use_cache and i > 0:
+                h = condition_states()
             v = model.flow_head(h, grid[i].expand(B), x, mask, lra=lra)
             x = (x + (grid[i + 1] - grid[i]) * v) * mask[..., None]
     return MotionSamples(latents=x, mask=mask)
