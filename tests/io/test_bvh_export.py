@@ -166,7 +166,7 @@ def test_precision_option_and_scale_and_fps(tmp_path):
     joints = rigid_motion(seed=7)
     err = save_bvh(tmp_path / "p.bvh", joints, precision=6)
     assert err.max < 1e-4  # 6 significant digits in cm
-    motion = joints_to_bvh(joints, scale=1.0, fps=30)
+    motion = joints_to_bvh(joints, 30, T2M22, 1.0)  # positional fps, layout, scale
     assert motion.frame_time == pytest.approx(1 / 30)
     np.testing.assert_allclose(motion.joint_positions(list(T2M22.joint_names)), joints, atol=1e-9)
     named = joints_to_bvh(joints, joint_names=tuple(f"J{j}" for j in range(22)))
@@ -192,7 +192,7 @@ def test_kit_layout_uses_raw_directions():
         pos.append(pos[parents[j]] + np.einsum("tij,j->ti", glob[parents[j]], offsets[j]))
         glob.append(glob[parents[j]] @ local[:, j])
     joints = np.stack(pos, axis=1)
-    motion = joints_to_bvh(joints, KIT21)
+    motion = joints_to_bvh(joints, layout=KIT21)
     assert reproduction_error(motion, joints, KIT21).max < 1e-9
     rest = rest_offsets_from_joints(joints, KIT21)
     np.testing.assert_allclose(rest[6] / np.linalg.norm(rest[6]), [0, -1, 0], atol=1e-12)
@@ -226,6 +226,7 @@ def test_config_object_is_used():
     assert cfg.rotation_order == "YXZ"
     motion = joints_to_bvh(rigid_motion(num_frames=5), config=cfg)
     assert motion.frame_time == pytest.approx(0.04) and motion.channels[1] == ("Yrotation", "Xrotation", "Zrotation")
+    assert joints_to_bvh(rigid_motion(num_frames=5), 10, config=cfg).frame_time == pytest.approx(0.1)
 
 
 # ------------------------------------------------------------------------------------------ features

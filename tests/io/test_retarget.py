@@ -7,6 +7,7 @@ positions there are sums of OFFSETs, written out below by hand.
 from __future__ import annotations
 
 import math
+import re
 import tarfile
 from pathlib import Path
 
@@ -110,6 +111,51 @@ def test_spine_rule_single_joint_closer_to_spine1():
     assert result.mapping["spine1"] == "Spine" and result.mapping["spine2"] == "Along(Hips→Chest, 0.8)"
     got = as_dict(result.joints[0])
     np.testing.assert_allclose(got["spine2"], [0, 0.95 + 0.8 * 0.15, 0], atol=1e-12)
+
+
+def _renamed(text: str, left_names: dict[str, str], center: dict[str, str]) -> str:
+    """The CMU fixture with other naming conventions (left names given; right names derived)."""
+    names = dict(center)
+    for cmu, other in left_names.items():
+        names[cmu] = other
+        right = other.replace("Left", "Right").replace("_L_", "_R_").replace("L_", "R_")
+        names[cmu.replace("Left", "Right").replace("LHip", "RHip")] = right[0].replace("l", "r") + right[1:]
+    return "\n".join(
+        re.sub(r"^(\s*(?:ROOT|JOINT) )(\S+)$", lambda m: m.group(1) + names.get(m.group(2), m.group(2)), line)
+        for line in text.split("\n")
+    )
+
+
+NAMING_STYLES = {
+    "daz": ({"LHipJoint": "lHipJoint", "LeftUpLeg": "lThigh", "LeftLeg": "lShin", "LeftFoot": "lFoot",
+             "LeftToeBase": "lToe", "LeftShoulder": "lCollar", "LeftArm": "lShldrBend", "LeftForeArm": "lForearmBend",
+             "LeftHand": "lHand"},
+            {"Hips": "hip", "LowerBack": "abdomenLower", "Spine": "abdomenUpper", "Spine1": "chestLower",
+             "Neck": "neckLower", "Neck1": "neckUpper", "Head": "head"}),
+    "vrm": ({"LHipJoint": "J_Adj_L_Hip", "LeftUpLeg": "J_Bip_L_UpperLeg", "LeftLeg": "J_Bip_L_LowerLeg",
+             "LeftFoot": "J_Bip_L_Foot", "LeftToeBase": "J_Bip_L_ToeBase", "LeftShoulder": "J_Bip_L_Shoulder",
+             "LeftArm": "J_Bip_L_UpperArm", "LeftForeArm": "J_Bip_L_LowerArm", "LeftHand": "J_Bip_L_Hand"},
+            {"Hips": "J_Bip_C_Hips", "LowerBack": "J_Bip_C_Spine", "Spine": "J_Bip_C_Chest",
+             "Spine1": "J_Bip_C_UpperChest", "Neck": "J_Bip_C_Neck", "Neck1": "J_Sec_C_Neck2", "Head": "J_Bip_C_Head"}),
+    "smpl": ({"LHipJoint": "L_HipHelper", "LeftUpLeg": "L_Hip", "LeftLeg": "L_Knee", "LeftFoot": "L_Ankle",
+              "LeftToeBase": "L_Foot", "LeftShoulder": "L_Collar", "LeftArm": "L_Shoulder", "LeftForeArm": "L_Elbow",
+              "LeftHand": "L_Wrist"},
+             {"Hips": "Pelvis", "LowerBack": "Spine1", "Spine": "Spine2", "Spine1": "Spine3", "Neck": "Neck",
+              "Neck1": "Neck_Upper", "Head": "Head"}),
+}
+
+
+@pytest.mark.parametrize("style", list(NAMING_STYLES))
+def test_auto_mapping_understands_other_naming_conventions(style):
+    left, center = NAMING_STYLES[style]
+    text = _renamed((FIXTURES / "cmu_style.bvh").read_text(), left, center)
+    motion = parse_bvh(text)
+    assert "LeftArm" not in motion.names  # really renamed
+    result = retarget_bvh(motion, "auto", target_fps=None)
+    reference = retarget_bvh(rig("cmu_style"), "cmu", target_fps=None)
+    np.testing.assert_allclose(result.joints, reference.joints, atol=1e-12)
+    assert result.mapping["left_wrist"] == left["LeftHand"] and result.mapping["pelvis"] == center["Hips"]
+    assert result.mapping["neck"] == center["Neck"] and result.mapping["left_collar"] == left["LeftShoulder"]
 
 
 @pytest.mark.parametrize("fixture", ["cmu_style", "mixamo_style", "bandai_style"])

@@ -292,8 +292,13 @@ def _fit_global_rotations(joints: np.ndarray, offsets: np.ndarray, parents: np.n
 
 
 # ============================================================================================ export
-def _config(config: BVHExportConfig | None, overrides: dict) -> BVHExportConfig:
+def _config(config: BVHExportConfig | None, overrides: dict, fps: float | None = None,
+            scale: float | None = None) -> BVHExportConfig:
     config = config or BVHExportConfig()
+    if fps is not None:
+        overrides = {**overrides, "fps": fps}
+    if scale is not None:
+        overrides = {**overrides, "scale": scale}
     if overrides:
         valid = {f.name for f in fields(BVHExportConfig)}
         unknown = sorted(set(overrides) - valid)
@@ -305,9 +310,11 @@ def _config(config: BVHExportConfig | None, overrides: dict) -> BVHExportConfig:
 
 def joints_to_bvh(
     joints,
+    fps: float | None = None,
     layout: SkeletonLayout = T2M22,
-    config: BVHExportConfig | None = None,
+    scale: float | None = None,
     *,
+    config: BVHExportConfig | None = None,
     rest_offsets: np.ndarray | None = None,
     **overrides,
 ) -> BVHMotion:
@@ -316,9 +323,11 @@ def joints_to_bvh(
     Args:
         joints: (T, J, 3) joint positions (metres, Y up by convention), J = ``layout.num_joints``;
             NumPy or torch.
+        fps: frame rate [config: 20].
         layout: the skeleton (joint names, parents, rest directions) [T2M22].
-        config: :class:`BVHExportConfig`; keyword ``overrides`` replace its fields,
-            e.g. ``joints_to_bvh(j, fps=30, positions="all")``.
+        scale: input units → file units [config: 100, metres → centimetres].
+        config: :class:`BVHExportConfig`; ``fps``, ``scale`` and keyword ``overrides`` replace its
+            fields, e.g. ``joints_to_bvh(j, 30, positions="all", rotation_order="ZYX")``.
         rest_offsets: (J, 3) OFFSETs to use instead of the computed rest pose (input units); the fit is
             then least-squares unless they match the motion's geometry.
 
@@ -326,7 +335,7 @@ def joints_to_bvh(
         :class:`BVHMotion` in layout joint order (the writer emits it depth-first), file units
         (input × ``scale``), End Sites on the leaves.
     """
-    cfg = _config(config, overrides)
+    cfg = _config(config, overrides, fps, scale)
     joints = _as_joints(joints, layout)
     parents = layout.parents
     names = tuple(cfg.joint_names or layout.joint_names)
@@ -394,20 +403,21 @@ def reproduction_error(motion: BVHMotion, joints, layout: SkeletonLayout = T2M22
 def save_bvh(
     path: str | os.PathLike,
     joints,
+    fps: float | None = None,
     layout: SkeletonLayout = T2M22,
-    config: BVHExportConfig | None = None,
+    scale: float | None = None,
     *,
+    config: BVHExportConfig | None = None,
     precision: int | None = None,
     rest_offsets: np.ndarray | None = None,
     **overrides,
 ) -> ReproductionError:
     """Export ``joints`` (T, J, 3) to a BVH file (atomic write) and return the reproduction error
-    measured by reading the written file back (input units).
-
-    ``precision``: significant digits of the numbers in the file; None = lossless.
+    measured by reading the written file back (input units). Arguments as :func:`joints_to_bvh`;
+    ``precision``: significant digits of the numbers in the file (None = lossless).
     """
-    cfg = _config(config, overrides)
-    motion = joints_to_bvh(joints, layout, cfg, rest_offsets=rest_offsets)
+    cfg = _config(config, overrides, fps, scale)
+    motion = joints_to_bvh(joints, layout=layout, config=cfg, rest_offsets=rest_offsets)
     path = write_bvh(motion, Path(path), precision=precision)
     err = reproduction_error(read_bvh(path), joints, layout, cfg.scale, cfg.joint_names)
     log.info("wrote %s (%d frames at %g fps); joints reproduced within %.3g (max), %.3g (mean)",
@@ -429,7 +439,10 @@ def _features_joints(features, layout: SkeletonLayout | None):
 
 def features_to_bvh(
     features,
+    fps: float | None = None,
     layout: SkeletonLayout | None = None,
+    scale: float | None = None,
+    *,
     config: BVHExportConfig | None = None,
     **overrides,
 ) -> BVHMotion:
@@ -442,15 +455,17 @@ def features_to_bvh(
     from ..motion.skeletons import get_layout
 
     layout = layout or get_layout(joints.shape[1])
-    return joints_to_bvh(joints, layout, config, **overrides)
+    return joints_to_bvh(joints, fps, layout, scale, config=config, **overrides)
 
 
 def save_features_bvh(
     path: str | os.PathLike,
     features,
+    fps: float | None = None,
     layout: SkeletonLayout | None = None,
-    config: BVHExportConfig | None = None,
+    scale: float | None = None,
     *,
+    config: BVHExportConfig | None = None,
     precision: int | None = None,
     **overrides,
 ) -> ReproductionError:
@@ -459,4 +474,4 @@ def save_features_bvh(
     from ..motion.skeletons import get_layout
 
     layout = layout or get_layout(joints.shape[1])
-    return save_bvh(path, joints, layout, config, precision=precision, **overrides)
+    return save_bvh(path, joints, fps, layout, scale, config=config, precision=precision, **overrides)
