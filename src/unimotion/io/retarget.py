@@ -12,7 +12,8 @@ Pipeline
    LeftFoot, LeftToeBase, Spine, Spine1, Neck, Head, LeftShoulder, LeftArm, LeftForeArm, LeftHand),
    ``"mixamo"`` (the same names with a ``mixamorig:`` namespace and Spine/Spine1/Spine2); ``"auto"``
    (names + topology, below); or a dict ``{target: source}`` whose missing targets are filled by the
-   automatic mapping. A preset value may be a tuple of alternatives (the first one present wins).
+   automatic mapping (so does ``"cmu"`` for spine1/spine2: CMU rigs come with and without LowerBack).
+   A preset value may be a tuple of alternatives (the first one present wins).
    A required joint that cannot be found raises :class:`RetargetError` naming it.
 2. **Resampling** to ``target_fps`` *before* forward kinematics: local joint rotations by slerp, local
    translations (root position, position channels) linearly. ``T' = round(T · f'/f)`` frames; frame
@@ -37,7 +38,8 @@ spine1/spine2 it is closer to and the other one is a **virtual joint** — the p
 the chain's rest polyline; with none, both are virtual. The virtual point then lies on a bone that
 ends or starts at a real mapped joint, so it moves rigidly with that bone and every target bone keeps
 a constant length (two virtual points on different bones would not: their distance changes when the
-joint between them bends). Bandai has Hips → Spine (15.7 cm) → Chest (9.0 cm), arms on Chest (=
+joint between them bends; with three or more real spine joints, target bones that skip one cannot be
+rigid either, whatever the choice). Bandai has Hips → Spine (15.7 cm) → Chest (9.0 cm), arms on Chest (=
 spine3): Spine (at 64 %) becomes spine2 and spine1 is the point at 37 %, on the Hips → Spine bone.
 Likewise a missing neck is placed half-way along spine3 → head, a missing collar 42 % of the way from
 spine3 to the shoulder (SMPL-X proportions), a missing toe joint at the ankle's End Site.
