@@ -13,8 +13,14 @@ from unimotion_helpers import LATENT_DIM, TINY_BACKBONE, perturb_zero_init, tiny
 from unimotion.errors import CheckpointError, InputError
 from unimotion.models.modeling_utils import load_pretrained
 from unimotion.models.unimotion.backbone import BackboneConfig
+from unimotion.models.unimotion.embedders import EmbedderConfig
 from unimotion.models.unimotion.lra import LRAConfig
-from unimotion.models.unimotion.model import UniMotionModel, collate_examples
+from unimotion.models.unimotion.model import (
+    UniMotionModel,
+    collate_examples,
+    lora_parameter_fraction,
+    paper_config,
+)
 from unimotion.models.unimotion.routed_lora import RoutedLoRALinear
 from unimotion.models.unimotion.sequence import TaskExample
 
@@ -163,10 +169,36 @@ def test_condition_dropout_rate(tiny_model):
 
 def test_training_step_and_collate(tiny_model):
     batch = collate_examples(_examples())
+    assert batch["latent_steps"].tolist() == [5, 4, 6, 4, 7]
     logs = tiny_model.training_step(batch, 0)
     assert set(logs) == {"loss", "ntp", "flow"} and logs["loss"].requires_grad
-    groups = tiny_model.param_groups(None)
-    assert sum(p.numel() for p in groups[0]["params"]) == tiny_model.parameter_report()["trainable"]
+
+    class Optim:
+        weight_decay = 0.1
+
+    groups = tiny_model.param_groups(Optim())
+    assert sum(p.numel() for g in groups for p in g["params"]) == tiny_model.parameter_report()["trainable"]
+    emb = tiny_model.backbone.get_input_embeddings().weight
+    assert groups[0]["weight_decay"] == 0.1 and all(p is not emb for p in groups[0]["params"])
+    assert groups[1]["weight_decay"] == 0.0 and any(p is emb for p in groups[1]["params"])
+
+
+def test_trains_with_the_project_trainer(tmp_path, tokenizer):
+    """Two optimizer steps with unimotion.training.Trainer, then the final checkpoint loads."""
+    from unimotion.training.trainer import OptimConfig, Trainer, TrainerConfig
+
+    model = UniMotionModel(tiny_config(), tokenizer=tokenizer)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    data = _examples() * 2
+    cfg = TrainerConfig(out_dir=str(tmp_path / "run"), max_steps=2, batch_size=4, log_every=1, save_every=0,
+                        progress=False, device="cpu", optim=OptimConfig(lr=1e-2, warmup_steps=0))
+    Trainer(model, cfg, data, collate_fn=collate_examples).fit()
+    changed = [n for n, p in model.named_parameters() if n in before and not torch.equal(p, before[n])]
+    assert any("lora_B" in n for n in changed) and any(n.startswith("flow_head.") for n in changed)
+    frozen = model.backbone.base_model.layers[0].mlp.up_proj.weight
+    assert not frozen.requires_grad
+    final = UniMotionModel.from_pretrained(tmp_path / "run" / "final")
+    assert torch.equal(final.flow_head.final.linear.weight, model.flow_head.final.linear.weight)
 
 
 @pytest.mark.parametrize(
@@ -203,11 +235,16 @@ def test_save_load_roundtrip_and_offline_from_pretrained_path(tmp_path, tokenize
     assert model.num_pretrained_tokens == len(tokenizer) - 3
     emb = model.backbone.get_input_embeddings().weight
     assert emb.shape[0] >= len(tokenizer)
-    # gradient reaches only the rows that were not pretrained
+    # gradient reaches only the rows that were not pretrained, plus the modality tokens' rows
     perturb_zero_init(model)
     model.train()
     model([TaskExample("m2t", caption="a man waves", source=torch.randn(3, D))]).loss.backward()
-    assert emb.grad[: model.num_pretrained_tokens].abs().sum() == 0
+    mot_start = model.special_ids.span_start["motion"]
+    assert mot_start < model.num_pretrained_tokens and mot_start in model.new_token_ids
+    assert emb.grad[mot_start].abs().sum() > 0
+    frozen_rows = [i for i in range(model.num_pretrained_tokens) if i not in model.new_token_ids]
+    assert emb.grad[frozen_rows].abs().sum() == 0
+    assert emb.grad[model.special_ids.im_start].abs().sum() == 0  # a chat token the "pretrained" model knows
     model.eval()
     ex = [TaskExample("t2m", caption="a man runs", target=torch.randn(4, D))]
     ref = model(ex, generator=torch.Generator().manual_seed(3))
@@ -223,6 +260,7 @@ def test_save_load_roundtrip_and_offline_from_pretrained_path(tmp_path, tokenize
     assert torch.allclose(out.velocity, ref.velocity, atol=1e-6)
     assert torch.allclose(out.loss, ref.loss, atol=1e-6)
     assert again.num_pretrained_tokens == model.num_pretrained_tokens
+    assert again.new_token_ids == model.new_token_ids
     for (n1, p1), (n2, p2) in zip(model.state_dict().items(), again.state_dict().items(), strict=True):
         assert n1 == n2 and torch.equal(p1, p2)
 
@@ -265,3 +303,27 @@ def test_lora_disabled_and_default_tokenizer():
     model = UniMotionModel(cfg)  # built-in fallback tokenizer
     assert model.lora_modules == [] and model.parameter_report()["lora"] == 0
     model(_examples()[:1]).loss.backward()
+
+
+def test_paper_config_points_at_a_local_qwen_directory(tmp_path, tokenizer):
+    """The paper-size config with a tiny random Qwen2 saved locally in place of Qwen2.5-1.5B-Instruct."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = paper_config()
+    assert cfg.backbone.preset == "qwen2.5-1.5b" and cfg.lora.rank == 32 and cfg.flow.lambda_flow == 0.8
+    assert (cfg.flow.num_steps, cfg.flow.cfg_scale, cfg.flow.cond_dropout) == (50, 3.0, 0.1)
+    assert cfg.embedder.semantic_width == 1152 and cfg.flow_head.num_heads == 12
+    hf_dir = tmp_path / "Qwen2.5-1.5B-Instruct"
+    hf_cfg = AutoConfig.for_model("qwen2", vocab_size=len(tokenizer), tie_word_embeddings=True,
+                                  rope_theta=1e6, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                                  num_attention_heads=6, num_key_value_heads=1)
+    AutoModelForCausalLM.from_config(hf_cfg).save_pretrained(str(hf_dir))
+    tokenizer.save_pretrained(str(hf_dir))
+    cfg = paper_config(str(hf_dir), latent_dim=D)
+    assert cfg.backbone.pretrained_path == str(hf_dir) and cfg.backbone.preset is None
+    cfg.embedder = EmbedderConfig(semantic_width=48, semantic_layers=1, semantic_heads=6)  # keep the test small
+    model = UniMotionModel(cfg)
+    out = model(_examples())
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
+    assert 0 < lora_parameter_fraction(model) < 1

@@ -6,7 +6,15 @@ Modules: ``backbone`` (HF causal LM), ``tokenizer`` (BPE + special tokens), ``te
 ``sampling`` (cached Euler + CFG, text decoding, LRA regeneration).
 """
 
-from .model import TokenizerConfig, UniMotionConfig, UniMotionModel, UniMotionOutput, collate_examples
+from .model import (
+    TokenizerConfig,
+    UniMotionConfig,
+    UniMotionModel,
+    UniMotionOutput,
+    collate_examples,
+    lora_parameter_fraction,
+    paper_config,
+)
 from .sampling import MotionSamples, TextGeneration, generate_text, sample_lra, sample_motion
 from .sequence import SequenceBatch, SequenceBuilder, TaskExample
 
@@ -16,6 +24,8 @@ __all__ = [
     "UniMotionModel",
     "UniMotionOutput",
     "collate_examples",
+    "paper_config",
+    "lora_parameter_fraction",
     "TaskExample",
     "SequenceBuilder",
     "SequenceBatch",

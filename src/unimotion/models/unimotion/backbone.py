@@ -182,8 +182,18 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     return layers
 
 
-def set_backbone_trainability(model: nn.Module, config: BackboneConfig, num_pretrained_tokens: int) -> list:
-    """Apply ``freeze_base`` / ``unfreeze_layers`` / ``embeddings``. Returns the gradient hooks it registered."""
+def set_backbone_trainability(
+    model: nn.Module,
+    config: BackboneConfig,
+    num_pretrained_tokens: int,
+    new_token_ids: list[int] | tuple[int, ...] = (),
+) -> list:
+    """Apply ``freeze_base`` / ``unfreeze_layers`` / ``embeddings``. Returns the gradient hooks it registered.
+
+    With ``embeddings="new_tokens"`` the rows below ``num_pretrained_tokens`` keep their pretrained values
+    (their gradient is zeroed), except the rows of ``new_token_ids`` (tokens added to a pretrained tokenizer
+    inside its padded embedding table, e.g. the modality tokens in Qwen's 151,936-row table).
+    """
     hooks = []
     for p in model.parameters():
         p.requires_grad_(not config.freeze_base)
@@ -204,12 +214,14 @@ def set_backbone_trainability(model: nn.Module, config: BackboneConfig, num_pret
         for w in tables:
             w.requires_grad_(True)
         if config.embeddings == "new_tokens" and num_pretrained_tokens > 0:
-            n = num_pretrained_tokens
+            keep = torch.zeros(emb.shape[0], dtype=torch.bool)
+            keep[:num_pretrained_tokens] = True
+            ids = [i for i in new_token_ids if 0 <= i < emb.shape[0]]
+            if ids:
+                keep[torch.tensor(ids, dtype=torch.long)] = False
 
             def _mask_pretrained_rows(grad: torch.Tensor) -> torch.Tensor:
-                grad = grad.clone()
-                grad[:n] = 0
-                return grad
+                return grad.masked_fill(keep.to(grad.device)[:, None], 0.0)
 
             for w in tables:
                 hooks.append(w.register_hook(_mask_pretrained_rows))

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from ...errors import CheckpointError, ConfigError, InputError
 from ...flow.rectified_flow import FlowConfig, flow_matching_loss, interpolate, sample_time, velocity_target
 from ...utils.io import write_json
+from ...utils.logging import get_logger
 from ..modeling_utils import ModelOutput, PretrainedModel
 from .backbone import (
     BackboneConfig,
@@ -56,7 +57,10 @@ from .sequence import IGNORE_INDEX, SOURCE, TARGET, SequenceBuilder, SpanIndex, 
 from .templates import GENERATION_TASKS, TASKS, TemplateConfig
 from .tokenizer import default_tokenizer, load_tokenizer
 
-__all__ = ["TokenizerConfig", "UniMotionConfig", "UniMotionOutput", "UniMotionModel", "collate_examples"]
+__all__ = ["TokenizerConfig", "UniMotionConfig", "UniMotionOutput", "UniMotionModel", "collate_examples",
+           "paper_config", "lora_parameter_fraction"]
+
+log = get_logger(__name__)
 
 BACKBONE_FILE = "backbone.json"
 TOKENIZER_DIR = "tokenizer"
@@ -120,9 +124,15 @@ class UniMotionOutput(ModelOutput):
     num_answer_tokens: int = 0
 
 
-def collate_examples(items: Sequence[TaskExample]) -> dict[str, list[TaskExample]]:
-    """DataLoader ``collate_fn``: keep the examples as a list (the model builds the sequences)."""
-    return {"examples": list(items)}
+def collate_examples(items: Sequence[TaskExample]) -> dict[str, Any]:
+    """DataLoader ``collate_fn``: the examples as a list (the model builds the sequences) plus ``latent_steps``
+    (B,), the latent length of each example's motion (target, else source; 0 without motion)."""
+    items = list(items)
+    steps = [
+        int(ex.target.shape[0]) if ex.target is not None else int(ex.source.shape[0]) if ex.source is not None else 0
+        for ex in items
+    ]
+    return {"examples": items, "latent_steps": torch.tensor(steps, dtype=torch.long)}
 
 
 class UniMotionModel(PretrainedModel):
@@ -138,15 +148,24 @@ class UniMotionModel(PretrainedModel):
         if _saved_backbone is not None:
             backbone = build_backbone_from_hf_dict(_saved_backbone["hf_config"], config.backbone.attn_implementation)
             self.num_pretrained_tokens = int(_saved_backbone.get("num_pretrained_tokens", 0))
+            self.new_token_ids = [int(i) for i in _saved_backbone.get("new_token_ids", [])]
         else:
             backbone, self.num_pretrained_tokens = build_backbone(config.backbone, len(self.tokenizer))
+            # rows inside a pretrained table that hold tokens the pretrained model never saw
+            ids = self.builder.ids
+            added = getattr(self.tokenizer, "unimotion_added_tokens", [])
+            new_ids = set(self.tokenizer.convert_tokens_to_ids(added)) if added else set()
+            new_ids |= {*ids.span_start.values(), *ids.span_end.values(), *ids.span_pad.values()}
+            self.new_token_ids = sorted(int(i) for i in new_ids) if self.num_pretrained_tokens else []
         if backbone.get_input_embeddings().weight.shape[0] < len(self.tokenizer):
             raise CheckpointError(
                 f"the backbone has {backbone.get_input_embeddings().weight.shape[0]} embedding rows but the "
                 f"tokenizer has {len(self.tokenizer)} tokens"
             )
         self.backbone = backbone
-        self._grad_hooks = set_backbone_trainability(backbone, config.backbone, self.num_pretrained_tokens)
+        self._grad_hooks = set_backbone_trainability(
+            backbone, config.backbone, self.num_pretrained_tokens, self.new_token_ids
+        )
         hidden = backbone.config.hidden_size
         self.hidden_size = hidden
 
@@ -160,6 +179,12 @@ class UniMotionModel(PretrainedModel):
         self.motion_embedder = MotionDualPathEmbedder(config.embedder, config.latent_dim, hidden, config.max_latent_len)
         self.time_embedder = TimeTokenEmbedder(hidden) if config.time_token else None
         self.flow_head = MotionFlowHead(config.flow_head, hidden, config.latent_dim, config.max_latent_len)
+        rep = self.parameter_report()
+        log.info(
+            "UniMotion: %s parameters, %s trainable (%.1f%%), routed LoRA %s (%.2f%% of the backbone)",
+            f"{rep['total']:,}", f"{rep['trainable']:,}", 100 * rep["trainable_fraction"], f"{rep['lora']:,}",
+            100 * lora_parameter_fraction(self),
+        )
 
     # ------------------------------------------------------------------ construction helpers
     @staticmethod
@@ -186,6 +211,7 @@ class UniMotionModel(PretrainedModel):
             {
                 "hf_config": self.backbone.config.to_dict(),
                 "num_pretrained_tokens": self.num_pretrained_tokens,
+                "new_token_ids": self.new_token_ids,
             },
         )
 
@@ -347,6 +373,8 @@ class UniMotionModel(PretrainedModel):
         examples = self.prepare_examples(examples, training=self.training if cond_dropout is None else cond_dropout,
                                          generator=generator)
         batch = self.builder.build(examples, with_answer=True, align="right").to(device)
+        if any(s.modality != "motion" for s in batch.spans):
+            raise InputError("only motion spans are supported so far (image spans come with the vision tasks)")
 
         # ---- latents per span: clean sources (degraded for m2m), noisy targets
         all_idx = batch.span_index(None, device)
@@ -435,8 +463,23 @@ class UniMotionModel(PretrainedModel):
         return {"loss": out.loss, "ntp": out.ntp_loss.detach(), "flow": out.flow_loss.detach()}
 
     def param_groups(self, optim) -> list[dict]:
-        """Only trainable parameters go to the optimizer."""
-        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+        """Trainable parameters only. Matrices get ``optim.weight_decay``; vectors and the embedding tables get
+        none (decay would move the pretrained rows that ``embeddings="new_tokens"`` keeps fixed)."""
+        tables = {id(self.backbone.get_input_embeddings().weight)}
+        out_emb = self.backbone.get_output_embeddings()
+        if out_emb is not None:
+            tables.add(id(out_emb.weight))
+        decay, no_decay, seen = [], [], set()
+        for p in self.parameters():
+            if not p.requires_grad or id(p) in seen:
+                continue
+            seen.add(id(p))
+            (decay if p.ndim >= 2 and id(p) not in tables else no_decay).append(p)
+        wd = float(getattr(optim, "weight_decay", 0.0)) if optim is not None else 0.0
+        groups = [{"params": decay, "weight_decay": wd}]
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0})
+        return groups
 
     # ------------------------------------------------------------------ inference entry points
     def sample_motion(self, examples: Sequence[TaskExample], **kwargs):
@@ -467,6 +510,29 @@ class UniMotionModel(PretrainedModel):
                 yield
         finally:
             self.train(was_training)
+
+
+def paper_config(pretrained_path: str | None = None, latent_dim: int = 256) -> UniMotionConfig:
+    """UniMotion at the paper's scale (spec §4; sizes the paper leaves open follow Show-o2 1.5B).
+
+    Backbone: the local Qwen2.5-1.5B-Instruct directory ``pretrained_path`` (its tokenizer included), or — when
+    None — the same architecture with random weights (preset ``qwen2.5-1.5b``). Semantic branch at SigLIP's width
+    1152 with 4 Transformer layers (16 heads), flow head of 4 AdaLN blocks at the hidden size 1536 (12 heads),
+    routed LoRA rank 32 on q/k/v/o, λ_flow 0.8, Euler 50 steps, CFG 3.0.
+    """
+    backbone = (
+        BackboneConfig(pretrained_path=pretrained_path) if pretrained_path else BackboneConfig(preset="qwen2.5-1.5b")
+    )
+    return UniMotionConfig(
+        latent_dim=latent_dim,
+        max_latent_len=64,
+        max_sequence_length=2048,
+        backbone=backbone,
+        embedder=EmbedderConfig(semantic_width=1152, semantic_layers=4, semantic_heads=16, mlp_ratio=4.0),
+        flow_head=FlowHeadConfig(num_blocks=4, width=None, num_heads=12),
+        lora=LoRAConfig(rank=32, alpha=32.0, dropout=0.05),
+        flow=FlowConfig(lambda_flow=0.8, lambda_ntp=1.0, cfg_scale=3.0, num_steps=50, cond_dropout=0.1),
+    )
 
 
 def lora_parameter_fraction(model: UniMotionModel) -> float:

@@ -107,11 +107,16 @@ def special_token_ids(tokenizer) -> SpecialTokenIds:
 
 
 def add_special_tokens(tokenizer):
-    """Add the special tokens ``tokenizer`` lacks (in place) and set pad/eos. Returns the tokenizer."""
+    """Add the special tokens ``tokenizer`` lacks (in place) and set pad/eos. Returns the tokenizer.
+
+    The added tokens are listed in ``tokenizer.unimotion_added_tokens``.
+    """
     vocab = tokenizer.get_vocab()
     missing = [t for t in special_tokens() if t not in vocab]
     if missing:
         tokenizer.add_tokens(missing, special_tokens=True)
+    # remembered so that the backbone knows which embedding rows are new (see backbone.set_backbone_trainability)
+    tokenizer.unimotion_added_tokens = list(getattr(tokenizer, "unimotion_added_tokens", [])) + missing
     if tokenizer.pad_token is None:
         tokenizer.pad_token = PAD_TOKEN
     if tokenizer.eos_token is None:
