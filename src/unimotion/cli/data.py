@@ -28,6 +28,8 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=64, help="render resolution (pixels, square)")
     p.add_argument("--images", type=int, default=4, help="rendered single frames per motion")
     p.add_argument("--video-frames", type=int, default=17, help="frames of the rendered clip per motion")
+    p.add_argument("--min-frames", type=int, default=40,
+                   help="drop windows shorter than this many feature frames (HumanML3D: 40; KIT: 24)")
     p.add_argument("--seed", type=int, default=0, help="seed of cameras, appearances and captions")
     p.add_argument("--no-renders", action="store_true", help="skip rendered views")
     p.add_argument("--no-smplx", action="store_true", help="skip SMPL-X body parameters")
@@ -45,7 +47,7 @@ def _build_bandai(args: argparse.Namespace) -> int:
     from ..data.bandai import BuildConfig, build_bandai
 
     cfg = BuildConfig(
-        render_size=args.size, images_per_motion=args.images, video_frames=args.video_frames, seed=args.seed,
+        min_window=args.min_frames, render_size=args.size, images_per_motion=args.images, video_frames=args.video_frames, seed=args.seed,
         renders=not args.no_renders, smplx=not args.no_smplx,
     )
     manifest = build_bandai(args.src, args.out, cfg, workers=args.workers, include=args.include,

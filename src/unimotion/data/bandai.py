@@ -165,20 +165,20 @@ def _done_marker(out: Path, stem: str) -> Path:
     return out / ".build" / f"{stem}.json"
 
 
-def process_clip(args: tuple[ClipInfo, str, str, BuildConfig]) -> list[dict[str, Any]]:
-    """Convert one BVH clip into its windows' files; returns the window summaries (as dicts)."""
+def process_clip(args: tuple[ClipInfo, str, str, BuildConfig]) -> tuple[str, list[dict[str, Any]]]:
+    """Convert one BVH clip into its windows' files; returns (clip stem, window summaries as dicts)."""
     clip, text, out_str, cfg = args
     out = Path(out_str)
     marker = _done_marker(out, clip.stem)
     if marker.is_file():
         done = json.loads(marker.read_text())
         if done.get("config") == cfg.digest():
-            return done["windows"]
+            return clip.stem, done["windows"]
     from ._bandai_clip import convert_clip
 
     windows = convert_clip(clip, text, out, cfg)
     write_json(marker, {"config": cfg.digest(), "windows": windows})
-    return windows
+    return clip.stem, windows
 
 
 def _init_worker() -> None:
@@ -217,6 +217,7 @@ def build_bandai(
 
     total = _count_clips(archives, include)
     windows: list[dict[str, Any]] = []
+    dropped: list[str] = []  # clips too short for a single window
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -225,20 +226,25 @@ def build_bandai(
     if workers > 1:
         ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
         with ctx.Pool(workers, initializer=_init_worker) as pool:
-            for result in pool.imap(process_clip, tasks(), chunksize=4):
+            for stem, result in pool.imap(process_clip, tasks(), chunksize=4):
                 windows.extend(result)
+                if not result:
+                    dropped.append(stem)
                 if bar is not None:
                     bar.update(1)
     else:
         for task in tasks():
-            windows.extend(process_clip(task))
+            stem, result = process_clip(task)
+            windows.extend(result)
+            if not result:
+                dropped.append(stem)
             if bar is not None:
                 bar.update(1)
     if bar is not None:
         bar.close()
     if not windows:
         raise DatasetError("no motion window was produced (check --include patterns)")
-    manifest = _finalise(out, windows, config, checksums, src, include, time.time() - started, total)
+    manifest = _finalise(out, windows, config, checksums, src, include, time.time() - started, total, dropped)
     log.info("BandaiML built in %s: %s", out, json.dumps(manifest["counts"]))
     return manifest
 
@@ -269,7 +275,8 @@ def _count_clips(archives: list[Path], include: list[str] | None) -> int:
 
 
 def _finalise(out: Path, windows: list[dict[str, Any]], cfg: BuildConfig, checksums: dict[str, str],
-              src: Path, include: list[str] | None, seconds: float, num_clips: int) -> dict[str, Any]:
+              src: Path, include: list[str] | None, seconds: float, num_clips: int,
+              dropped: list[str]) -> dict[str, Any]:
     from ..motion.hml3d import feature_stats
 
     windows = sorted(windows, key=lambda w: w["id"])
@@ -318,6 +325,11 @@ def _finalise(out: Path, windows: list[dict[str, Any]], cfg: BuildConfig, checks
         "subset_patterns": include,
         "counts": counts,
         "test_novel_pairs": novel,
+        "dropped_clips": {
+            "reason": f"shorter than {cfg.min_window + 1} frames at {cfg.fps:g} fps (no window of >= {cfg.min_window} feature frames)",
+            "count": len(dropped),
+            "by_content": dict(sorted(Counter("_".join(s.split("_")[:2]) for s in dropped).items())),
+        },
         "feature_dims": {"new_joint_vecs": 263, "new_joint_vecs_269": 269, "smplx": 79},
         "smplx_fit_error_m": _smplx_error(windows),
         "build_seconds": round(seconds, 1),
