@@ -54,6 +54,22 @@ def test_each_token_uses_its_branch():
     assert torch.allclose(y0, expect, atol=1e-5)
 
 
+def test_uniform_route_shortcut_matches_the_routed_computation():
+    layer, router = _layer()
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    x = torch.randn(2, 5, 5)
+    route = torch.ones(2, 5, dtype=torch.long)
+    with router.routing(route):
+        assert router.uniform_branch == 1
+        with torch.no_grad():
+            fast = layer(x)  # single-branch path
+        full = layer(x)  # grad enabled: routed path over both branches
+    assert torch.allclose(fast, full, atol=1e-6)
+    with router.routing(torch.tensor([[0, 1, 1, 1, 1]] * 2)):
+        assert router.uniform_branch is None
+
+
 def test_routing_isolates_branches_in_gradients():
     layer, router = _layer()
     with torch.no_grad():

@@ -148,3 +148,24 @@ def test_sampling_input_validation(model):
     # a target latent given instead of a length is fine (its length is used)
     out = model.sample_motion([TaskExample("t2m", caption="x", target=torch.randn(4, D))], num_steps=2)
     assert out.latents.shape == (1, 4, D)
+
+
+def test_without_time_token(tokenizer):
+    """time_token=False: t reaches only the flow head; training and both samplers still agree."""
+    from unimotion_helpers import tiny_config
+
+    from unimotion.models.unimotion.model import UniMotionModel
+
+    torch.manual_seed(0)
+    model = UniMotionModel(tiny_config(time_token=False), tokenizer=tokenizer)
+    assert model.time_embedder is None
+    batch = model.builder.build([TaskExample("t2m", caption="a man runs", target_length=3)])
+    assert not any(s.time_token for s in batch.spans)
+    perturb_zero_init(model, 0.1)
+    model.train()
+    model([TaskExample("t2m", caption="a man runs", target=torch.randn(3, D))]).loss.backward()
+    model.eval()
+    req = _requests(torch.Generator().manual_seed(0))
+    a = model.sample_motion(req, num_steps=3, seed=0)
+    b = model.sample_motion(req, num_steps=3, seed=0, use_cache=False, batch_cfg=False)
+    assert (a.latents - b.latents).abs().max() <= 1e-4

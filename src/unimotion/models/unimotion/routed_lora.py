@@ -95,6 +95,7 @@ class LoRARouter:
         self.default_branch = default_branch
         self._route: torch.Tensor | None = None
         self._onehot: torch.Tensor | None = None
+        self._uniform: int | None = None
 
     @property
     def route(self) -> torch.Tensor | None:
@@ -104,13 +105,23 @@ class LoRARouter:
     @contextlib.contextmanager
     def routing(self, branch_ids: torch.Tensor | None) -> Iterator[None]:
         """Use ``branch_ids`` (B, L) for the forwards inside the block (nesting restores the outer route)."""
-        prev = (self._route, self._onehot)
+        prev = (self._route, self._onehot, self._uniform)
         self._route = branch_ids
         self._onehot = None
+        self._uniform = None
+        if branch_ids is not None and branch_ids.numel() > 0:
+            first = branch_ids.reshape(-1)[0]
+            if bool((branch_ids == first).all()):
+                self._uniform = int(first)
         try:
             yield
         finally:
-            self._route, self._onehot = prev
+            self._route, self._onehot, self._uniform = prev
+
+    @property
+    def uniform_branch(self) -> int | None:
+        """The branch of every token of the current route when they all share one (else None)."""
+        return self._uniform
 
     def onehot(self, x: torch.Tensor) -> torch.Tensor | None:
         """(B, L, n_branches, 1) float selection for input ``x`` (B, L, D); None = all default branch."""
@@ -171,12 +182,14 @@ class RoutedLoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, in) -> (B, L, out)
         y = self.base(x)
         n, r = self.num_branches, self.rank
-        sel = self.router.onehot(x)  # (B, L, n, 1) or None
+        sel = self.router.onehot(x)  # (B, L, n, 1) or None; also checks the route's shape
         h = self.dropout(x)
-        if sel is None:
-            b = self.router.default_branch
-            low = h @ self.lora_A[b].t()  # (B, L, r)
-            return y + (low @ self.lora_B[b].t()) * self.scaling
+        single = self.router.default_branch if sel is None else self.router.uniform_branch
+        # one branch for every token: compute only that branch (in training only without a route, so that every
+        # branch of a routed forward takes part in the graph, as DistributedDataParallel expects)
+        if single is not None and (sel is None or not torch.is_grad_enabled()):
+            low = h @ self.lora_A[single].t()  # (B, L, r)
+            return y + (low @ self.lora_B[single].t()) * self.scaling
         low = h @ self.lora_A.reshape(n * r, -1).t()  # (B, L, n*r)
         low = (low.unflatten(-1, (n, r)) * sel).flatten(-2)  # keep only each token's branch
         b_all = self.lora_B.permute(0, 2, 1).reshape(n * r, -1)  # (n*r, out)
