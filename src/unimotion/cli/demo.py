@@ -6,6 +6,7 @@ and decodes them back (:mod:`unimotion.motion.hml3d`), reports the round-trip er
 ``OUT_DIR/motion.gif``      the input (left) and the decoded motion (right), same camera
 ``OUT_DIR/motion.png``      a strip of 8 evenly spaced frames of the same
 ``OUT_DIR/motion.npz``      joints (T, 22, 3), features (T-1, 263), decoded (T-1, 22, 3), captions, fps, kind
+``OUT_DIR/motion.bvh``      the decoded motion as a BVH (SMPL-style hierarchy, centimetres, for Blender/Unity)
 ``OUT_DIR/demo.json``/``.md``  the round-trip errors (``{"meta", "rows"}``, the markdown rendered from them)
 ``OUT_DIR/motion.mp4``      with ``--mp4`` (needs an MP4 encoder)
 
@@ -30,7 +31,7 @@ from ..utils.logging import get_logger
 
 log = get_logger(__name__)
 
-OUTPUT_NAMES = ("motion.gif", "motion.png", "motion.npz", "demo.json", "demo.md")
+OUTPUT_NAMES = ("motion.gif", "motion.png", "motion.npz", "motion.bvh", "demo.json", "demo.md")
 
 
 def register(subparsers) -> None:
@@ -137,6 +138,11 @@ def run(args: argparse.Namespace) -> int:
     save_npz(out / "motion.npz", joints=motion.joints, features=rt["features"], decoded=rt["decoded"],
              captions=np.asarray(motion.captions), fps=np.float32(FPS), kind=np.asarray(motion.kind))
     written.append(out / "motion.npz")
+    from ..io.bvh_export import save_bvh
+
+    bvh_error = save_bvh(out / "motion.bvh", rt["decoded"], fps=FPS)
+    metrics["bvh_max_mm"] = float(bvh_error.max * 1000.0)
+    written.append(out / "motion.bvh")
     row = {"kind": motion.kind, "frames": motion.num_frames, "seed": args.seed, **metrics}
     meta = results_meta(command=f"unimotion demo -o {args.output} --kind {args.kind} --frames {args.frames} --seed {args.seed}",
                         captions=motion.captions, params=motion.params)
