@@ -191,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                "naive_ms", "fast_ms", "cache_only_ms", "batch_only_ms", "speedup", "token_ratio",
                "max_abs_diff"]
     head = rows[0]
+    given = sys.argv[1:] if argv is None else list(argv)
     meta = results_meta(
+        command=" ".join(["python", "benchmarks/sampling.py", *given]),
         budget={"repeats": args.repeats, "threads": args.threads,
                 "timing": "median of interleaved repeats; speedup = median of paired naive/fast ratios"},
         steps=args.steps,
