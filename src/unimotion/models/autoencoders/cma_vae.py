@@ -25,7 +25,9 @@ Choices the paper leaves open (spec §10) and the defaults taken here — all co
   average pooling (``"avgpool"``); the positional encoding is added after downsampling (latent steps).
 * d = 256, W = 256, encoders/decoder 9 layers / 4 heads / FF 1024 / dropout 0.1 (MLD's VAE sizes).
 * decoder: T positional queries cross-attending to the latent steps (``decoder_arch="cross_attention"``;
-  ``"concat"`` = MLD's all-encoder decoder; ``"upsample"`` = nearest upsampling + SkipTransformer).
+  ``"concat"`` = MLD's all-encoder decoder; ``"upsample"`` = nearest upsampling + SkipTransformer;
+  ``"conv_upsample"`` = SkipTransformer over the T_z latent steps + nearest/conv upsampling, the mirror of
+  the front-end and ~rate× cheaper — the BandaiML configs in ``configs/vae/`` use it).
 * λ_KL = 1e-4 with ``kl_reduction="mean"`` (MLD's scale); λ_align = 0.05 (inside the spec's 1e-2..1e-1).
 * log σ² is clamped to [logvar_min, logvar_max] = [−30, 20] for numerical safety.
 * vision branch: features of C = ``feature_dim`` channels sampled bilinearly (``align_corners=False``,

@@ -14,6 +14,11 @@
   - ``"upsample"``: each latent step is repeated ``rate`` times (nearest upsampling, cropped to T), frame
     positions are added and a self-attention SkipTransformer refines the frames. Needs time-aligned
     latents (CMA-VAE only).
+  - ``"conv_upsample"``: the SkipTransformer runs over the latent steps themselves (self-attention at the
+    latent rate, T_z tokens), then log2(rate) stages of [nearest ×2 → Conv1d(W, W, 3) → GELU] bring the
+    sequence to the frame rate (cropped to T) — the mirror image of the front-end's strided convolutions.
+    The attention cost is that of T_z tokens instead of T frames (about rate× cheaper, the CPU-friendly
+    choice used for BandaiML); needs time-aligned latents and a power-of-two rate (CMA-VAE only).
 
 Masking: padded frames are zeroed before every temporal convolution/pooling, so the result at valid
 positions does not depend on how much padding the batch has; attention ignores padded keys.
@@ -34,7 +39,7 @@ from ..blocks.skip_transformer import SkipTransformer, SkipTransformerConfig
 from .base import downsample_mask
 
 DownsampleKind = Literal["conv", "avgpool"]
-DecoderArch = Literal["cross_attention", "concat", "upsample"]
+DecoderArch = Literal["cross_attention", "concat", "upsample", "conv_upsample"]
 
 
 class MotionFrontEnd(nn.Module):
@@ -105,14 +110,19 @@ class LatentDecoder(nn.Module):
                  cfg: SkipTransformerConfig, positional: PositionalKind, max_frames: int, max_latents: int,
                  rate: int | None = None):
         super().__init__()
-        if arch == "upsample" and not rate:
-            raise ConfigError("decoder_arch='upsample' needs time-aligned latents (a temporal rate)")
-        if arch not in ("cross_attention", "concat", "upsample"):
+        if arch in ("upsample", "conv_upsample") and not rate:
+            raise ConfigError(f"decoder_arch={arch!r} needs time-aligned latents (a temporal rate)")
+        if arch == "conv_upsample" and rate & (rate - 1):
+            raise ConfigError(f"decoder_arch='conv_upsample' needs a power-of-two rate, got {rate}")
+        if arch not in ("cross_attention", "concat", "upsample", "conv_upsample"):
             raise ConfigError(f"unknown decoder_arch {arch!r}")
         self.arch, self.rate = arch, rate
         self.in_proj = nn.Linear(latent_dim, width)
         self.latent_pos = build_positional(positional, max_latents, width)
-        self.query_pos = build_positional(positional, max_frames, width)
+        if arch == "conv_upsample":
+            self.ups = nn.ModuleList(nn.Conv1d(width, width, 3, padding=1) for _ in range(int(math.log2(rate))))
+        else:  # frame-rate queries
+            self.query_pos = build_positional(positional, max_frames, width)
         self.transformer = SkipTransformer(width, cfg, cross_attention=arch == "cross_attention")
         self.out_proj = nn.Linear(width, output_dim)
 
@@ -121,6 +131,8 @@ class LatentDecoder(nn.Module):
         b, n, _ = z.shape
         t = mask.shape[1]
         memory = self.latent_pos(self.in_proj(z))  # (B, N, W)
+        if self.arch == "conv_upsample":
+            return self._conv_upsample(memory, mask_z, mask)
         queries = self.query_pos.table(t).to(memory.dtype)[None].expand(b, t, -1)  # (B, T, W)
         if self.arch == "cross_attention":
             h = self.transformer(queries, mask, context=memory, context_mask=mask_z)
@@ -130,3 +142,21 @@ class LatentDecoder(nn.Module):
             up = memory.repeat_interleave(self.rate, dim=1)[:, :t]
             h = self.transformer(up + queries, mask)
         return self.out_proj(h) * mask[..., None].to(h.dtype)
+
+    def _conv_upsample(self, memory: torch.Tensor, mask_z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """memory (B, T_z, W), mask_z (B, T_z), mask (B, T) → (B, T, output_dim), zero at padded frames.
+
+        Every intermediate resolution is zeroed outside the upsampled ``mask_z``, so valid outputs do not
+        depend on how much padding the batch carries."""
+        t = mask.shape[1]
+        h = self.transformer(memory, mask_z)  # (B, T_z, W)
+        m = mask_z
+        x = (h * m[..., None].to(h.dtype)).transpose(1, 2)  # (B, W, T_z)
+        for conv in self.ups:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            m = m.repeat_interleave(2, dim=1)
+            x = F.gelu(conv(x)) * m[:, None].to(x.dtype)
+        x = x.transpose(1, 2)[:, :t]  # (B, T, W)
+        if x.shape[1] < t:
+            raise ConfigError(f"cannot decode {t} frames from {mask_z.shape[1]} latent steps at rate {self.rate}")
+        return self.out_proj(x) * mask[..., None].to(x.dtype)

@@ -79,9 +79,16 @@ class MultiHeadAttention(nn.Module):
         k = self.k(ctx).view(b, ctx.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
         v = self.v(ctx).view(b, ctx.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
         attn_mask = key_mask[:, None, None, :] if key_mask is not None else None
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
-        )
+        dropout_p = self.dropout if self.training else 0.0
+        if dropout_p > 0 and q.device.type == "cpu":
+            # On CPU, SDPA with dropout_p > 0 falls back to a path ~25x slower than this explicit form
+            # (measured: 3.3 s vs 0.14 s for B=32, H=4, S=100); the math is the same.
+            scores = (q @ k.transpose(-2, -1)) * self.head_dim**-0.5
+            if attn_mask is not None:
+                scores = scores.masked_fill(~attn_mask, float("-inf"))
+            y = F.dropout(torch.softmax(scores, dim=-1), dropout_p) @ v
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
         return self.out(y.transpose(1, 2).reshape(b, s, -1))
 
 

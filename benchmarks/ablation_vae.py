@@ -1,0 +1,312 @@
+"""Table 6 of UniMotion on BandaiML: motion representation (CMA-VAE, CMA-VAE without DPA, MLD-VAE, VQ-VAE).
+
+Every row is trained by ``unimotion train vae`` from ``configs/vae/<row>.yaml`` with the same data, crops,
+steps, batch size and optimiser (checked here: the script refuses rows whose budgets differ), then its
+reconstructions of the whole ``test`` and ``test_novel`` motions are scored:
+
+* **APE (cm)**: MLD's ``APE_mean_joints`` (global joints after MLD's canonicalisation), plus the root and
+  local-pose variants; **AVE**: ``AVE_mean_joints`` (m²);
+* **MPJPE (mm)**: root-aligned, averaged over every valid frame; the per-sequence MPJPE's median, 95th
+  percentile and the fraction of sequences under 40 mm (the paper's supplementary CDF);
+* **Recon FID**: Fréchet distance between the retrieval evaluator's embeddings
+  (``checkpoints/evaluator_bandaiml``) of the real motions and of their reconstructions.
+
+Joints are decoded from the first 263 channels with ``unimotion.motion.hml3d.features_to_joints``.
+Reconstructions are deterministic (posterior mean / nearest codes); the CMA-VAE rows use only the
+motion-only encoder (the vision branch is training-only and stripped from the evaluated model).
+
+    python benchmarks/ablation_vae.py                      # train missing rows (resuming), evaluate, write
+    python benchmarks/ablation_vae.py --no-train --ship checkpoints/cma_vae_bandaiml
+    python benchmarks/ablation_vae.py --rows vq_vae --set trainer.max_steps=20 --out /tmp/vae   # smoke test
+
+Finished runs in ``--runs-dir/<row>`` (a ``final/`` whose ``train_summary.json`` reports the configured
+number of steps) are reused; unfinished ones are resumed. Long: run it under the shared CPU lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+ROWS = {
+    "cma_vae": "CMA-VAE",
+    "cma_vae_no_dpa": "CMA-VAE w/o DPA",
+    "mld_vae": "MLD-VAE",
+    "vq_vae": "VQ-VAE",
+}
+COLUMNS = ["model", "split", "APE (cm)", "AVE", "Recon FID", "MPJPE (mm)", "seq MPJPE p95 (mm)",
+           "seq < 40 mm", "APE root (cm)", "APE pose (cm)", "latent", "params (M)"]
+MAX_SHIP_BYTES = 20 * 1024 * 1024
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows (configs/vae/<row>.yaml)")
+    p.add_argument("--configs", default=str(REPO / "configs" / "vae"), help="folder of the row configs")
+    p.add_argument("--runs-dir", default=None,
+                   help="training runs go to RUNS_DIR/<row> (default: each config's trainer.out_dir)")
+    p.add_argument("--data", default=None, help="dataset folder (default: each config's data.root)")
+    p.add_argument("--splits", default="test,test_novel", help="comma-separated evaluation splits")
+    p.add_argument("--evaluator", default=str(REPO / "checkpoints" / "evaluator_bandaiml"),
+                   help="retrieval evaluator checkpoint for the reconstruction FID")
+    p.add_argument("--no-fid", action="store_true", help="skip the FID (no evaluator); the column stays empty")
+    p.add_argument("--no-train", action="store_true", help="only evaluate finished runs; missing rows are an error")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override applied to every row (keeps budgets equal)")
+    p.add_argument("--batch-size", type=int, default=32, help="motions per reconstruction batch")
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--out", default=str(REPO / "docs" / "results" / "vae_bandaiml"),
+                   help="results stem: writes OUT.json and OUT.md")
+    p.add_argument("--ship", default=None,
+                   help="also export the CMA-VAE row's inference model (vision branch stripped) to this "
+                        "directory (≤ 20 MB), e.g. checkpoints/cma_vae_bandaiml")
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------------------ configs
+def load_row_config(args: argparse.Namespace, row: str):
+    from unimotion.config import load_config
+    from unimotion.training.recipes.vae import TrainVAEConfig
+
+    overrides = list(args.overrides)
+    if args.runs_dir:
+        overrides.append(f"trainer.out_dir={Path(args.runs_dir) / row}")
+    if args.data:
+        overrides.append(f"data.root={args.data}")
+    return load_config(TrainVAEConfig, Path(args.configs) / f"{row}.yaml", overrides)
+
+
+def budget_of(cfg) -> dict[str, Any]:
+    """What must be equal across rows: data, crops, steps, batch, optimiser, seed."""
+    from unimotion.config import to_dict
+
+    trainer = to_dict(cfg.trainer)
+    data = to_dict(cfg.data)
+    keep_trainer = ("max_steps", "batch_size", "grad_accum", "seed", "precision", "optim")
+    return {"trainer": {k: trainer[k] for k in keep_trainer},
+            "data": {k: v for k, v in data.items() if k not in ("images", "image_fraction", "views_per_sample")}}
+
+
+def is_finished(out_dir: Path, steps: int) -> bool:
+    summary = out_dir / "train_summary.json"
+    if not (out_dir / "final" / "config.json").is_file() or not summary.is_file():
+        return False
+    return int(json.loads(summary.read_text()).get("steps", -1)) == steps
+
+
+def train_row(row: str, cfg) -> None:
+    from unimotion.training.recipes import vae
+
+    print(f"[{row}] training {cfg.trainer.max_steps} steps into {cfg.trainer.out_dir}", flush=True)
+    vae.run(cfg, SimpleNamespace(resume=True))
+
+
+def eval_model_dir(row: str, cfg) -> Path:
+    out = Path(cfg.trainer.out_dir)
+    if cfg.model_type == "cma_vae" and (out / "inference").is_dir():
+        return out / "inference"
+    return out / "final"
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+def latent_description(model) -> str:
+    """The latent's shape in words: ⌈T/r⌉×d (Gaussian), K×d (global Gaussian) or ⌈T/r⌉ codes."""
+    cfg = model.config
+    if model.model_type == "vq_vae":
+        return f"⌈T/{model.temporal_rate}⌉ codes ({cfg.num_codes} × {cfg.code_dim}-d)"
+    if model.temporal_rate is None:
+        return f"{cfg.num_latent_tokens}×{cfg.latent_dim} (global Gaussian)"
+    return f"⌈T/{model.temporal_rate}⌉×{cfg.latent_dim} (Gaussian)"
+
+
+def evaluate_row(row: str, cfg, splits: list[str], evaluator, batch_size: int) -> list[dict[str, Any]]:
+    from unimotion.evaluation import metrics as M
+    from unimotion.evaluation.protocol import embed_motions
+    from unimotion.models.modeling_utils import load_pretrained
+    from unimotion.training.recipes.vae import read_split, reconstruct_motions, reconstruction_metrics
+
+    model_dir = eval_model_dir(row, cfg)
+    model = load_pretrained(model_dir).eval()
+    stats = model.stats
+    if stats is None:
+        raise SystemExit(f"{model_dir} has no Mean/Std")
+    summary = json.loads((Path(cfg.trainer.out_dir) / "train_summary.json").read_text())
+    rows = []
+    for split in splits:
+        reader = read_split(cfg, split)
+        if reader.feature_dim != stats.dim:
+            raise SystemExit(f"{split}: {reader.feature_dim}-dim features but {model_dir} reads {stats.dim}")
+        gt = [r.motion.astype(np.float32) for r in reader.records]
+        started = time.time()
+        rec = reconstruct_motions(model, [stats.normalize(g).astype(np.float32) for g in gt], batch_size)
+        rec = [stats.denormalize(r) for r in rec]
+        seconds = time.time() - started
+        m = reconstruction_metrics(gt, rec)
+        fid = None
+        if evaluator is not None:
+            dim = evaluator.stats.dim
+            e_gt = embed_motions(evaluator, [g[:, :dim] for g in gt], None, None, evaluator.stats)
+            e_rec = embed_motions(evaluator, [r[:, :dim] for r in rec], None, None, evaluator.stats)
+            fid = M.frechet_distance(e_gt, e_rec)
+        rows.append({
+            "model": ROWS.get(row, row),
+            "row": row,
+            "split": split,
+            "motions": len(gt),
+            "APE (cm)": m["APE_cm"],
+            "AVE": m["AVE"],
+            "Recon FID": fid,
+            "MPJPE (mm)": m["MPJPE_mm"],
+            "seq MPJPE p50 (mm)": m["seq_MPJPE_p50_mm"],
+            "seq MPJPE p95 (mm)": m["seq_MPJPE_p95_mm"],
+            "seq < 40 mm": m["frac_seq_below_40mm"],
+            "APE root (cm)": m["APE_root_cm"],
+            "APE pose (cm)": m["APE_pose_cm"],
+            "AVE root": m["AVE_root"],
+            "AVE pose": m["AVE_pose"],
+            "latent": latent_description(model),
+            "params (M)": round(model.num_parameters() / 1e6, 3),
+            "train params (M)": round(summary.get("total_parameters", 0) / 1e6, 3),
+            "train steps": summary.get("steps"),
+            "train wall (min)": round(summary.get("wall_seconds_this_run", float("nan")) / 60.0, 1),
+            "recon seconds": round(seconds, 1),
+            "checkpoint": str(model_dir),
+        })
+        print(f"[{row}] {split}: " + ", ".join(f"{k} {rows[-1][k]}" for k in COLUMNS[2:8]), flush=True)
+    return rows
+
+
+def ship(cfg, target: Path) -> dict[str, Any]:
+    """Export the CMA-VAE row's inference model to ``target`` (≤ 20 MB, NOTICE required)."""
+    from unimotion.models.autoencoders import CMAVAE
+
+    model = CMAVAE.from_pretrained(eval_model_dir("cma_vae", cfg))
+    model.strip_vision_branch()
+    model.config.feature_network_path = None
+    if not model.notice:
+        raise SystemExit("the CMA-VAE run has no NOTICE: refusing to ship a data-derived checkpoint without it")
+    model.save_pretrained(target)
+    size = sum(f.stat().st_size for f in target.iterdir() if f.is_file())
+    if size > MAX_SHIP_BYTES:
+        raise SystemExit(f"{target} is {size / 2**20:.1f} MiB, over the 20 MB limit")
+    print(f"shipped {target} ({size / 2**20:.1f} MiB)", flush=True)
+    return {"dir": str(target), "bytes": size, "parameters": model.num_parameters()}
+
+
+def notes_text(rows: list[dict[str, Any]], budget: dict[str, Any], train_info: dict[str, Any]) -> str:
+    lines = []
+    for split in sorted({r["split"] for r in rows}):
+        by = {r["row"]: r for r in rows if r["split"] == split}
+        if "cma_vae" in by and "vq_vae" in by:
+            ratio = by["cma_vae"]["APE (cm)"] / by["vq_vae"]["APE (cm)"]
+            verdict = "met" if ratio <= 1 / 3 else "NOT met"
+            lines.append(f"- {split}: APE(CMA-VAE) / APE(VQ-VAE) = {ratio:.3f} (acceptance ≤ 0.333: {verdict}).")
+        if "cma_vae" in by and "cma_vae_no_dpa" in by:
+            diff = by["cma_vae"]["APE (cm)"] - by["cma_vae_no_dpa"]["APE (cm)"]
+            lines.append(f"- {split}: APE(CMA-VAE) − APE(CMA-VAE w/o DPA) = {diff:+.3f} cm.")
+    per_row = "; ".join(f"{ROWS.get(k, k)}: {v['total_parameters'] / 1e6:.2f} M trained parameters, "
+                        f"{v['wall_min']:.1f} min" for k, v in train_info.items())
+    t = budget["trainer"]
+    lines.append(
+        f"- Equal budget for every row: {t['max_steps']} steps × batch {t['batch_size']} (whole crops of the "
+        f"train split, {budget['data']['min_length']}–{budget['data']['max_length']} frames, multiples of "
+        f"{budget['data']['unit_length']}, length-bucketed), AdamW lr {t['optim']['lr']} "
+        f"({t['optim']['warmup_steps']} warm-up steps, {t['optim']['schedule']} to ×{t['optim']['min_lr_ratio']}), "
+        f"grad clip {t['optim']['grad_clip']}, seed {t['seed']}. Per row (training wall time on the shared "
+        f"2-core CPU): {per_row}."
+    )
+    return "\n".join(lines)
+
+
+NOTES = """
+Columns: APE = MLD's `APE_mean_joints` (global joint positions after MLD's canonicalisation: floor at 0,
+first root at the XZ origin, first-frame heading fixed), in cm; AVE = `AVE_mean_joints` (L2 error of the
+per-joint temporal variance, m²); MPJPE = root-aligned mean per-joint error over all valid frames (mm);
+seq MPJPE p95 / seq < 40 mm = 95th percentile of the per-sequence MPJPE and the fraction of sequences
+under 40 mm; Recon FID = Fréchet distance between the BandaiML retrieval evaluator's embeddings of the
+real test motions and of their reconstructions. Joints come from the first 263 channels
+(`features_to_joints`); whole motions (40–196 frames) of the split, deterministic encoding (posterior mean
+/ nearest code); the CMA-VAE rows encode with the motion-only encoder q_φ (the vision branch is
+training-only). `params` = parameters of the evaluated model (CMA-VAE: without the vision branch).
+Rows: see `docs/autoencoders.md` (what each row is and the choices the paper leaves open).
+""".strip()
+
+
+# ------------------------------------------------------------------------------------------------ main
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+
+    from unimotion.evaluation.reports import results_meta, write_results
+    from unimotion.models.modeling_utils import load_pretrained
+
+    torch.set_num_threads(args.threads)
+    rows_wanted = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = [r for r in rows_wanted if not (Path(args.configs) / f"{r}.yaml").is_file()]
+    if unknown:
+        raise SystemExit(f"no config for row(s) {unknown} in {args.configs}")
+    configs = {row: load_row_config(args, row) for row in rows_wanted}
+    budgets = {row: budget_of(cfg) for row, cfg in configs.items()}
+    reference = budgets[rows_wanted[0]]
+    for row, b in budgets.items():
+        if b != reference:
+            raise SystemExit(f"row {row} does not have the same budget as {rows_wanted[0]}:\n{b}\nvs\n{reference}")
+
+    for row, cfg in configs.items():
+        out = Path(cfg.trainer.out_dir)
+        if is_finished(out, cfg.trainer.max_steps):
+            print(f"[{row}] reusing the finished run {out}", flush=True)
+            continue
+        if args.no_train:
+            raise SystemExit(f"[{row}] no finished run of {cfg.trainer.max_steps} steps in {out} (and --no-train)")
+        train_row(row, cfg)
+
+    evaluator = None
+    if not args.no_fid:
+        if not Path(args.evaluator).is_dir():
+            raise SystemExit(f"evaluator checkpoint {args.evaluator} not found (train it, or pass --no-fid)")
+        evaluator = load_pretrained(args.evaluator).eval()
+
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    rows: list[dict[str, Any]] = []
+    train_info = {}
+    for row, cfg in configs.items():
+        rows.extend(evaluate_row(row, cfg, splits, evaluator, args.batch_size))
+        summary = json.loads((Path(cfg.trainer.out_dir) / "train_summary.json").read_text())
+        train_info[row] = {"total_parameters": summary["total_parameters"],
+                           "wall_min": summary["wall_seconds_this_run"] / 60.0,
+                           "samples": summary["samples_this_run"], "steps": summary["steps"]}
+    rows.sort(key=lambda r: (splits.index(r["split"]), rows_wanted.index(r["row"])))
+
+    extra: dict[str, Any] = {"rows_trained": train_info, "evaluator": None if evaluator is None else args.evaluator}
+    if args.ship:
+        if "cma_vae" not in configs:
+            raise SystemExit("--ship needs the cma_vae row")
+        extra["shipped"] = ship(configs["cma_vae"], Path(args.ship))
+    budget = {**reference, "per_row": train_info}
+    command = "python benchmarks/ablation_vae.py" + ("" if argv is None and len(sys.argv) == 1 else
+                                                     " " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)))
+    meta = results_meta(budget=budget, command=command, **extra)
+    notes = notes_text(rows, reference, train_info) + "\n\n" + NOTES
+    json_path, md_path = write_results(args.out, rows, meta, "Motion representation on BandaiML (UniMotion Table 6)",
+                                       columns=COLUMNS, notes=notes)
+    print(f"wrote {json_path} and {md_path}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
