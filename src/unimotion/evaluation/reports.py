@@ -44,10 +44,23 @@ def machine_description() -> str:
     return desc
 
 
+def _command_line() -> str:
+    """``python benchmarks/x.py --flag`` for scripts, ``unimotion eval ...`` for the console script."""
+    prog = Path(sys.argv[0])
+    if prog.suffix == ".py":
+        try:
+            prog_text = f"python {prog.resolve().relative_to(Path.cwd())}"
+        except ValueError:
+            prog_text = f"python {prog}"
+    else:
+        prog_text = prog.name
+    return " ".join([prog_text, *sys.argv[1:]])
+
+
 def results_meta(budget: Any = None, command: str | None = None, **extra: Any) -> dict[str, Any]:
     """The ``meta`` block: the command line that produced the numbers, commit, date, machine, budget."""
     return {
-        "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command or _command_line(),
         "git_commit": git_commit(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine_description(),
