@@ -35,3 +35,47 @@ def perturb_zero_init(model: UniMotionModel, scale: float = 0.05, seed: int = 1)
         for name, p in model.named_parameters():
             if "lora_B" in name or name.startswith("flow_head."):
                 p.add_(torch.randn(p.shape, generator=g) * scale)
+
+
+# ---------------------------------------------------------------------------------------------- training / pipeline
+FEATURE_DIM = 269
+
+
+def tiny_vae(input_dim: int = FEATURE_DIM, latent_dim: int = LATENT_DIM, max_frames: int = 64, seed: int = 0):
+    """A random temporal-latent CMA-VAE (rate 4, no vision branch) with unit feature statistics."""
+    import numpy as np
+
+    from unimotion.models.autoencoders import CMAVAE, CMAVAEConfig
+    from unimotion.models.blocks.skip_transformer import SkipTransformerConfig
+    from unimotion.motion.stats import NormStats
+
+    st = SkipTransformerConfig(num_layers=1, num_heads=2, ff_dim=16, dropout=0.0)
+    cfg = CMAVAEConfig(input_dim=input_dim, max_frames=max_frames, latent_dim=latent_dim, width=16, encoder=st,
+                       decoder=st, fused_encoder=st, vision_branch=False, decoder_arch="conv_upsample")
+    torch.manual_seed(seed)
+    vae = CMAVAE(cfg).eval()
+    vae.stats = NormStats(np.zeros(input_dim), np.ones(input_dim))
+    return vae
+
+
+def tiny_pipeline(tokenizer, max_frames: int = 64, notice: str | None = "NON-COMMERCIAL test notice"):
+    """A random UniMotionPipeline (tiny model + tiny VAE) with non-trivial latent statistics."""
+    import numpy as np
+
+    from unimotion.motion.stats import NormStats
+    from unimotion.pipelines.unimotion import UniMotionPipeline
+
+    torch.manual_seed(0)
+    model = UniMotionModel(tiny_config(max_latent_len=max_frames // 4), tokenizer=tokenizer)
+    perturb_zero_init(model)
+    model.stats = NormStats(np.linspace(-0.1, 0.1, LATENT_DIM), np.linspace(0.5, 1.5, LATENT_DIM))
+    model.notice = notice
+    vae = tiny_vae(max_frames=max_frames)
+    return UniMotionPipeline(model, vae)
+
+
+def walk_joints(frames: int = 40):
+    """A procedural walk (T, 22, 3) in metres at 20 fps."""
+    from unimotion.data.synthetic import make_motion
+
+    return make_motion("walk", frames, seed=0).joints

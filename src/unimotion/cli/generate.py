@@ -1,0 +1,345 @@
+"""UniMotion from the command line: ``unimotion generate | caption | predict | edit``.
+
+    unimotion generate "a person waves the right hand" -o wave.gif --bvh wave.bvh
+    unimotion caption motion.bvh
+    unimotion predict motion.bvh -o continued.gif --seconds 3
+    unimotion edit motion.bvh "now do it happily" -o edited.gif --bvh edited.bvh
+
+Every command loads a :class:`~unimotion.pipelines.unimotion.UniMotionPipeline` directory (``--checkpoint``;
+default: the demo checkpoint ``checkpoints/unimotion_bandaiml`` shipped with the repository, trained on
+BandaiML — non-commercial, see its NOTICE).
+
+**Motion inputs** (caption / predict / edit): a ``.bvh`` file of any rig (read with
+:mod:`unimotion.io.bvh`, retargeted to the 22-joint layout at the pipeline's frame rate by
+:mod:`unimotion.io.retarget`; ``--rig`` picks a preset mapping), a ``.npy`` with joint positions (T, 22, 3)
+in metres (Y up, at the pipeline's fps) or un-normalised features (T, 269 | 263), or a ``.npz`` written by
+these commands (its ``features``). ``--start``/``--max-seconds`` cut the input.
+
+**Outputs** (generate / predict / edit): ``-o`` names the main file, whose extension picks the format —
+``.gif`` (stick figure, :mod:`unimotion.io.render`), ``.mp4`` (needs an encoder), ``.bvh``
+(:func:`unimotion.io.bvh_export.save_bvh`, SMPL-style hierarchy in centimetres) or ``.npz`` (features,
+joints, latents, fps, prompt); ``--bvh`` / ``--npz`` add more. Existing files are never replaced without
+``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..utils.logging import get_logger
+
+log = get_logger(__name__)
+
+MOTION_OUTPUTS = (".gif", ".mp4", ".bvh", ".npz")
+
+
+# ============================================================================================ registration
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", default=None,
+                   help="UniMotion pipeline directory (default: the repository's checkpoints/unimotion_bandaiml)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+
+
+def _sampling(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="Euler steps (default: the checkpoint's, 50)")
+    p.add_argument("--cfg", type=float, default=None, help="classifier-free guidance weight (default: the checkpoint's, 3.0)")
+
+
+def _outputs(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("-o", "--output", default=default,
+                   help=f"main output; the extension picks the format: {', '.join(MOTION_OUTPUTS)} (default {default})")
+    p.add_argument("--bvh", default=None, help="also write the motion as a BVH file")
+    p.add_argument("--npz", default=None, help="also write features, joints and latents as an NPZ file")
+    p.add_argument("--size", type=int, default=256, help="height of the rendered GIF/MP4 in pixels (default 256)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def _length(p: argparse.ArgumentParser, what: str) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--seconds", type=float, default=None, help=f"{what} in seconds")
+    g.add_argument("--frames", type=int, default=None, help=f"{what} in frames (at the checkpoint's fps, 20)")
+
+
+def _motion_input(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="motion file: .bvh (any rig), .npy (joints (T,22,3) or features (T,269|263)) or .npz")
+    p.add_argument("--rig", default="auto",
+                   help="BVH joint mapping: auto (names + topology), bandai, cmu or mixamo (default auto)")
+    p.add_argument("--start", type=float, default=0.0, help="skip this many seconds of the input (default 0)")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="use at most this many seconds of the input (default: all, up to the model's limit)")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="text → motion (GIF / BVH / NPZ) with the UniMotion checkpoint",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("text", help='what the motion shows, e.g. "a person waves the right hand"')
+    _outputs(p, "motion.gif")
+    _length(p, "length of the motion (default 5 s)")
+    _sampling(p)
+    _common(p)
+    p.set_defaults(func=run_generate)
+
+    p = subparsers.add_parser("caption", help="motion → text: describe a BVH / joints / features file",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _motion_input(p)
+    p.add_argument("--max-tokens", type=int, default=None, help="longest caption in tokens (default: the checkpoint's)")
+    p.add_argument("--sample", action="store_true", help="nucleus sampling instead of greedy decoding")
+    p.add_argument("--top-p", type=float, default=0.9, help="nucleus mass with --sample (default 0.9)")
+    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature with --sample (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
+    p.add_argument("--json", default=None, help="also write {input, caption} to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    _common(p)
+    p.set_defaults(func=run_caption)
+
+    p = subparsers.add_parser("predict", help="motion prediction: continue an observed motion",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _motion_input(p)
+    _outputs(p, "predicted.gif")
+    _length(p, "length of the continuation (default 3 s)")
+    _sampling(p)
+    _common(p)
+    p.set_defaults(func=run_predict)
+
+    p = subparsers.add_parser("edit", help="motion editing: change a motion following an instruction",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _motion_input(p)
+    p.add_argument("instruction", help='what to change, e.g. "now do it happily"')
+    _outputs(p, "edited.gif")
+    _length(p, "length of the edited motion (default: the input's)")
+    _sampling(p)
+    _common(p)
+    p.set_defaults(func=run_edit)
+
+
+# ============================================================================================ helpers
+def load_pipeline(args: argparse.Namespace):
+    from ..pipelines.unimotion import UniMotionPipeline
+
+    pipe = UniMotionPipeline.from_pretrained(args.checkpoint, device=args.device)
+    return pipe
+
+
+def check_outputs(paths: list[Path], overwrite: bool) -> None:
+    """Refuse to replace files without ``--overwrite``; reject unknown extensions and duplicates."""
+    seen = set()
+    for p in paths:
+        if p.suffix.lower() not in MOTION_OUTPUTS and p.suffix.lower() != ".json":
+            raise InputError(f"{p}: unknown output format {p.suffix!r}; use one of {', '.join(MOTION_OUTPUTS)}")
+        key = p.resolve()
+        if key in seen:
+            raise InputError(f"{p} is given twice as an output")
+        seen.add(key)
+        if p.exists() and p.is_dir():
+            raise InputError(f"{p} is a folder")
+        if p.exists() and not overwrite:
+            raise InputError(f"{p} exists; pass --overwrite to replace it")
+
+
+def output_paths(args: argparse.Namespace) -> list[Path]:
+    paths = [Path(args.output)]
+    if args.bvh:
+        if Path(args.bvh).suffix.lower() != ".bvh":
+            raise InputError(f"--bvh {args.bvh}: the file name must end in .bvh")
+        paths.append(Path(args.bvh))
+    if args.npz:
+        if Path(args.npz).suffix.lower() != ".npz":
+            raise InputError(f"--npz {args.npz}: the file name must end in .npz")
+        paths.append(Path(args.npz))
+    return paths
+
+
+def read_motion(path: str | Path, fps: float, rig: str = "auto", start: float = 0.0,
+                max_seconds: float | None = None) -> tuple[np.ndarray, str]:
+    """A motion file → (joints (T, 22, 3) or features (T, D), kind) at ``fps`` (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"motion file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".bvh":
+        from ..io.bvh import read_bvh
+        from ..io.retarget import retarget_to_t2m
+
+        arr, kind = retarget_to_t2m(read_bvh(path), mapping=rig, target_fps=fps), "joints"
+    elif suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise InputError(f"{path}: not a plain .npy array ({exc})") from exc
+        kind = "joints" if arr.ndim == 3 else "features"
+    elif suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "features" in z.files:
+                    arr, kind = z["features"], "features"
+                elif "joints" in z.files:
+                    arr, kind = z["joints"], "joints"
+                else:
+                    raise InputError(f"{path}: an .npz input needs a 'features' or 'joints' array (has {z.files})")
+        except ValueError as exc:
+            raise InputError(f"{path}: not a readable .npz ({exc})") from exc
+    else:
+        raise InputError(f"{path}: unknown motion format {path.suffix!r}; use .bvh, .npy or .npz")
+    if start < 0 or (max_seconds is not None and max_seconds <= 0):
+        raise InputError("--start must be >= 0 and --max-seconds > 0")
+    s = int(round(start * fps))
+    e = None if max_seconds is None else s + int(round(max_seconds * fps))
+    arr = np.asarray(arr)[s:e]
+    if arr.shape[0] == 0:
+        raise InputError(f"{path}: no frames left after --start {start} s")
+    return arr, kind
+
+
+def _fit_to_model(motion: np.ndarray, pipe, what: str) -> np.ndarray:
+    """Cut an input longer than the model accepts (joints become features one frame shorter)."""
+    limit = pipe.max_frames + (1 if motion.ndim == 3 else 0)
+    if motion.shape[0] > limit:
+        log.warning("%s has %d frames; using the first %d (%.1f s), the longest this model reads", what,
+                    motion.shape[0], limit, pipe.max_frames / pipe.fps)
+        motion = motion[:limit]
+    return motion
+
+
+def render(joints: np.ndarray, size: int, titles: Any) -> np.ndarray:
+    """Stick-figure frames (T, H, W, 3) following the root."""
+    from ..io import render as R
+
+    if not 16 <= size <= 2048:
+        raise InputError(f"--size must be in [16, 2048], got {size}")
+    return R.render_frames(joints, size=size, follow_root=True, titles=titles)
+
+
+def write_motion(paths: list[Path], result, frames: np.ndarray | None, extra: dict | None = None) -> list[str]:
+    """Write one motion to every path (format by extension). ``frames``: the rendered frames for GIF/MP4."""
+    from ..io import render as R
+    from ..io.bvh_export import save_bvh
+    from ..utils.io import save_npz
+
+    lines = []
+    for p in paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        ext = p.suffix.lower()
+        if ext == ".gif":
+            R.save_gif(frames, p, fps=result.fps)
+        elif ext == ".mp4":
+            R.save_mp4(frames, p, fps=result.fps)
+        elif ext == ".bvh":
+            err = save_bvh(p, result.joints.astype(np.float64), fps=result.fps)
+            lines.append(f"wrote    : {p} (BVH; joints reproduced within {err.max * 1000:.2f} mm)")
+            continue
+        elif ext == ".npz":
+            arrays = {"features": result.features, "joints": result.joints, "latents": result.latents,
+                      "fps": np.float32(result.fps), "prompt": np.asarray(result.prompt or ""),
+                      "observed_frames": np.int64(result.observed_frames)}
+            arrays.update(extra or {})
+            save_npz(p, **arrays)
+        lines.append(f"wrote    : {p}")
+    return lines
+
+
+def _check_mp4(paths: list[Path]) -> None:
+    if any(p.suffix.lower() == ".mp4" for p in paths):
+        from ..io.video import MP4_INSTALL_HINT, mp4_backend
+
+        if mp4_backend() is None:
+            raise InputError(MP4_INSTALL_HINT)
+
+
+def _notice(pipe) -> str:
+    return "note     : the demo checkpoint was trained on BandaiML (CC BY-NC 4.0): non-commercial use only" \
+        if pipe.notice and "NON-COMMERCIAL" in pipe.notice.upper() else ""
+
+
+# ============================================================================================ commands
+def run_generate(args: argparse.Namespace) -> int:
+    paths = output_paths(args)
+    check_outputs(paths, args.overwrite)
+    _check_mp4(paths)
+    pipe = load_pipeline(args)
+    res = pipe.text_to_motion(args.text, seconds=args.seconds, frames=args.frames, seed=args.seed,
+                              num_steps=args.steps, cfg_scale=args.cfg)
+    needs_frames = any(p.suffix.lower() in (".gif", ".mp4") for p in paths)
+    frames = render(res.joints, args.size, res.prompt) if needs_frames else None
+    print(f"text     : \"{res.prompt}\"")
+    print(f"motion   : {res.num_frames} frames ({res.seconds:.2f} s at {res.fps:g} fps), seed {args.seed}")
+    for line in write_motion(paths, res, frames):
+        print(line)
+    if _notice(pipe):
+        print(_notice(pipe))
+    return 0
+
+
+def run_caption(args: argparse.Namespace) -> int:
+    from ..utils.io import write_json
+
+    if args.json:
+        if Path(args.json).exists() and not args.overwrite:
+            raise InputError(f"{args.json} exists; pass --overwrite to replace it")
+    pipe = load_pipeline(args)
+    motion, _ = read_motion(args.input, pipe.fps, args.rig, args.start, args.max_seconds)
+    motion = _fit_to_model(motion, pipe, args.input)
+    caption = pipe.motion_to_text(motion, max_new_tokens=args.max_tokens, do_sample=args.sample, top_p=args.top_p,
+                                  temperature=args.temperature, seed=args.seed)
+    print(caption)
+    if args.json:
+        write_json(args.json, {"input": str(args.input), "caption": caption})
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    paths = output_paths(args)
+    check_outputs(paths, args.overwrite)
+    _check_mp4(paths)
+    pipe = load_pipeline(args)
+    motion, _ = read_motion(args.input, pipe.fps, args.rig, args.start, args.max_seconds)
+    motion = _fit_to_model(motion, pipe, args.input)
+    res = pipe.predict(motion, seconds=args.seconds, frames=args.frames, seed=args.seed, num_steps=args.steps,
+                       cfg_scale=args.cfg)
+    frames = None
+    if any(p.suffix.lower() in (".gif", ".mp4") for p in paths):
+        titles = ["observed"] * res.observed_frames + ["predicted"] * (res.num_frames - res.observed_frames)
+        frames = render(res.joints, args.size, titles)
+    print(f"input    : {args.input}: {res.observed_frames} frames observed ({res.observed_frames / res.fps:.2f} s)")
+    print(f"predicted: {res.num_frames - res.observed_frames} more frames "
+          f"({(res.num_frames - res.observed_frames) / res.fps:.2f} s), seed {args.seed}")
+    for line in write_motion(paths, res, frames):
+        print(line)
+    if _notice(pipe):
+        print(_notice(pipe))
+    return 0
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    paths = output_paths(args)
+    check_outputs(paths, args.overwrite)
+    _check_mp4(paths)
+    pipe = load_pipeline(args)
+    motion, _ = read_motion(args.input, pipe.fps, args.rig, args.start, args.max_seconds)
+    motion = _fit_to_model(motion, pipe, args.input)
+    source = pipe.prepare_motion(motion, "input")
+    res = pipe.edit(source, args.instruction, seconds=args.seconds, frames=args.frames, seed=args.seed,
+                    num_steps=args.steps, cfg_scale=args.cfg)
+    frames = None
+    if any(p.suffix.lower() in (".gif", ".mp4") for p in paths):
+        from ..motion.hml3d import features_to_joints
+
+        src_joints = np.asarray(features_to_joints(source), dtype=np.float64)
+        n = max(len(src_joints), res.num_frames)
+        pad = lambda j: np.concatenate([j, np.repeat(j[-1:], n - len(j), axis=0)], axis=0)  # noqa: E731
+        left = render(pad(src_joints), args.size, "source")
+        right = render(pad(res.joints.astype(np.float64)), args.size, f"edited: {res.prompt}")
+        gap = np.full((n, left.shape[1], 4, 3), 255, dtype=np.uint8)
+        frames = np.concatenate([left, gap, right], axis=2)
+    print(f"input    : {args.input}: {len(source)} frames ({len(source) / pipe.fps:.2f} s)")
+    print(f"edit     : \"{res.prompt}\" → {res.num_frames} frames ({res.seconds:.2f} s), seed {args.seed}")
+    for line in write_motion(paths, res, frames, extra={"source_features": source}):
+        print(line)
+    if _notice(pipe):
+        print(_notice(pipe))
+    return 0

@@ -1,0 +1,527 @@
+"""``UniMotionPipeline``: text → motion, motion → text, motion prediction and motion editing in one object.
+
+One directory holds everything (``save_pretrained`` / ``from_pretrained``)::
+
+    pipeline.json     fps, feature size, sampling defaults, dtype of the stored weights, provenance
+    model/            the UniMotionModel (config, weights, tokenizer/, backbone.json, latent Mean/Std, NOTICE)
+    vae/              the motion VAE — decoder for generated latents, encoder for motion inputs
+                      (config, weights, feature Mean/Std, NOTICE)
+    NOTICE            attribution / licence of the training data
+
+Data path of :meth:`UniMotionPipeline.text_to_motion`::
+
+    text ─► UniMotionModel.sample_motion (Euler + CFG, cached prefix) ─► z (standardised, T_z × d)
+         ─► × latent Std + latent Mean ─► VAE.decode(lengths=T) ─► × feature Std + feature Mean
+         ─► features (T, 269) ─► features_to_joints ─► joints (T, 22, 3), metres, Y up, 20 fps
+
+Motion inputs (:meth:`motion_to_text`, :meth:`predict`, :meth:`edit`) are un-normalised features of the
+VAE's size (269 for BandaiML), 263-dim HumanML3D features (converted through joints, one frame shorter),
+or joint positions (T, 22, 3) in metres at the pipeline's fps (one frame shorter after conversion: features
+describe frame-to-frame motion). BVH files are read and retargeted by the CLI (:mod:`unimotion.cli.generate`).
+
+**Prediction** encodes the observed motion alone, generates the latent of the *continuation* and decodes it
+alone; the result is the observed features followed by the generated ones (HumanML3D features are local, so
+the joints are continuous), matching how the training pairs were made (:mod:`unimotion.data.unimotion_tasks`).
+**Editing** generates the target with the source's length unless a length is given.
+
+Every user input is validated here: empty text, lengths outside [``min_frames``, ``max_frames``], wrong
+shapes, NaN/Inf → :class:`~unimotion.errors.InputError` / :class:`~unimotion.errors.MotionError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import CheckpointError, ConfigError, InputError, MotionError
+from ..models.autoencoders.base import MotionAutoencoder
+from ..models.modeling_utils import WEIGHTS_FILE, load_pretrained
+from ..models.unimotion.model import UniMotionModel
+from ..models.unimotion.sequence import TaskExample
+from ..utils.io import atomic_dir, write_json, write_text
+from ..utils.logging import get_logger
+
+__all__ = ["PIPELINE_FILE", "PipelineConfig", "MotionResult", "UniMotionPipeline", "default_pipeline_path"]
+
+log = get_logger(__name__)
+
+PIPELINE_FILE = "pipeline.json"
+MODEL_DIR = "model"
+VAE_DIR = "vae"
+PIPELINE_TYPE = "unimotion"
+
+
+@dataclass
+class PipelineConfig:
+    """Settings saved in ``pipeline.json``.
+
+    Attributes:
+        fps: frame rate of the motions (BandaiML / HumanML3D: 20).
+        default_seconds: length of a generated motion when none is given (text → motion).
+        default_continuation_seconds: length of a predicted continuation when none is given.
+        min_frames: shortest motion generated (one latent step covers ``rate`` frames).
+        num_steps / cfg_scale: sampling defaults (None: the model's ``flow`` config).
+        max_new_tokens: caption length limit (M2T).
+        info: free-form provenance (training data, stages, budget).
+    """
+
+    fps: float = 20.0
+    default_seconds: float = 5.0
+    default_continuation_seconds: float = 3.0
+    min_frames: int = 4
+    num_steps: int | None = None
+    cfg_scale: float | None = None
+    max_new_tokens: int = 48
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MotionResult:
+    """One generated (or completed / edited) motion.
+
+    Attributes:
+        features: (T, D) un-normalised features (D = the VAE's input size, 269 for BandaiML).
+        joints: (T, 22, 3) joint positions in metres, Y up.
+        latents: (T_z, d) the generated VAE latent (un-standardised).
+        fps: frame rate.
+        prompt: the text (T2M caption or editing instruction), if any.
+        observed_frames: prediction only — how many leading frames are the given observation.
+    """
+
+    features: np.ndarray
+    joints: np.ndarray
+    latents: np.ndarray
+    fps: float
+    prompt: str | None = None
+    observed_frames: int = 0
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def seconds(self) -> float:
+        return self.num_frames / self.fps
+
+
+def default_pipeline_path() -> Path:
+    """``<repository>/checkpoints/unimotion_bandaiml`` (the demo checkpoint shipped with the repository)."""
+    return Path(__file__).resolve().parents[3] / "checkpoints" / "unimotion_bandaiml"
+
+
+def _is_text_list(x: Any) -> bool:
+    return isinstance(x, (list, tuple))
+
+
+class UniMotionPipeline:
+    """A trained :class:`UniMotionModel` + its motion VAE, with validated task methods (module docstring)."""
+
+    def __init__(self, model: UniMotionModel, vae: MotionAutoencoder, config: PipelineConfig | None = None):
+        if not isinstance(model, UniMotionModel):
+            raise ConfigError(f"model must be a UniMotionModel, got {type(model).__name__}")
+        if not isinstance(vae, MotionAutoencoder):
+            raise ConfigError(f"vae must be a MotionAutoencoder, got {type(vae).__name__}")
+        self.rate = getattr(vae, "temporal_rate", None)
+        if self.rate is None:
+            raise ConfigError(f"{type(vae).__name__} has no temporal latent; UniMotion needs z ∈ R^(T_z × d)")
+        d_vae = int(getattr(vae.config, "latent_dim", -1))
+        if d_vae != model.config.latent_dim:
+            raise ConfigError(f"the VAE's latent width {d_vae} differs from the model's latent_dim "
+                              f"{model.config.latent_dim}")
+        if model.stats is None or model.stats.dim != model.config.latent_dim:
+            raise ConfigError("the UniMotion model needs its latent standardisation (Mean/Std of dim "
+                              f"{model.config.latent_dim}) in model.stats")
+        if vae.stats is None:
+            raise ConfigError("the VAE needs its feature normalisation (Mean/Std) in vae.stats")
+        self.model = model.eval()
+        self.vae = vae.eval()
+        self.config = config or PipelineConfig()
+        if self.config.fps <= 0:
+            raise ConfigError(f"fps must be > 0, got {self.config.fps}")
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def fps(self) -> float:
+        return float(self.config.fps)
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.vae.config.input_dim)
+
+    @property
+    def max_frames(self) -> int:
+        """Longest motion generated or read: the VAE's limit and the model's longest motion span."""
+        limits = [self.model.config.max_latent_len * self.rate]
+        vae_limit = self.vae.max_input_frames()
+        if vae_limit is not None:
+            limits.append(int(vae_limit))
+        return int(min(limits))
+
+    @property
+    def min_frames(self) -> int:
+        return int(self.config.min_frames)
+
+    @property
+    def notice(self) -> str | None:
+        return self.model.notice or self.vae.notice
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def to(self, device: str | torch.device) -> UniMotionPipeline:
+        self.model.to(device)
+        self.vae.to(device)
+        return self
+
+    # ------------------------------------------------------------------ save / load
+    def save_pretrained(self, path: str | os.PathLike, dtype: Literal["float32", "float16"] = "float32",
+                        overwrite: bool = True) -> Path:
+        """Write the pipeline directory atomically. ``dtype="float16"`` stores the weights in half precision
+        (half the size; they are loaded back into float32 modules)."""
+        if dtype not in ("float32", "float16"):
+            raise ConfigError(f"dtype must be float32 or float16, got {dtype!r}")
+        path = Path(path)
+        with atomic_dir(path, overwrite=overwrite) as tmp:
+            self.model.save_pretrained(tmp / MODEL_DIR)
+            self.vae.save_pretrained(tmp / VAE_DIR)
+            if dtype == "float16":
+                for sub in (MODEL_DIR, VAE_DIR):
+                    _to_half(tmp / sub / WEIGHTS_FILE)
+            from ..config import to_dict
+
+            write_json(tmp / PIPELINE_FILE, {"_pipeline": PIPELINE_TYPE, "_unimotion_version": __version__,
+                                             "dtype": dtype, **to_dict(self.config)})
+            if self.notice:
+                write_text(tmp / "NOTICE", self.notice)
+            _normal_permissions(tmp)
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> UniMotionPipeline:
+        """Open a pipeline directory (default: the repository's ``checkpoints/unimotion_bandaiml``)."""
+        from ..config import from_dict
+
+        path = Path(path) if path is not None else default_pipeline_path()
+        cfg_path = path / PIPELINE_FILE
+        if not cfg_path.is_file():
+            hint = ("; the demo checkpoint ships with the repository (checkpoints/unimotion_bandaiml) or is "
+                    "trained with `unimotion train unimotion --config configs/unimotion/bandaiml.yaml`")
+            raise CheckpointError(f"{path} is not a UniMotion pipeline: {PIPELINE_FILE} is missing{hint}")
+        try:
+            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{cfg_path} is not valid JSON: {exc}") from exc
+        if raw.pop("_pipeline", None) != PIPELINE_TYPE:
+            raise CheckpointError(f"{cfg_path} does not describe a UniMotion pipeline")
+        raw.pop("_unimotion_version", None)
+        raw.pop("dtype", None)
+        config = from_dict(PipelineConfig, raw)
+        model = UniMotionModel.from_pretrained(path / MODEL_DIR, device=device)
+        vae = load_pretrained(path / VAE_DIR, device=device)
+        if not isinstance(vae, MotionAutoencoder):
+            raise CheckpointError(f"{path / VAE_DIR} holds a {type(vae).__name__}, not a motion autoencoder")
+        return cls(model, vae, config)
+
+    # ------------------------------------------------------------------ validation helpers
+    def _text(self, text: Any, what: str) -> str:
+        if not isinstance(text, str):
+            raise InputError(f"{what} must be a string, got {type(text).__name__}")
+        text = " ".join(text.split())
+        if not text:
+            raise InputError(f"{what} is empty")
+        if len(text) > 1000:
+            raise InputError(f"{what} has {len(text)} characters; at most 1000 are accepted")
+        return text
+
+    def _frames(self, frames: Any, seconds: Any, default_seconds: float, what: str = "length") -> int:
+        if frames is not None and seconds is not None:
+            raise InputError(f"give the {what} either in frames or in seconds, not both")
+        if frames is None:
+            s = default_seconds if seconds is None else seconds
+            if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(float(s)):
+                raise InputError(f"the {what} in seconds must be a finite number, got {s!r}")
+            if s <= 0:
+                raise InputError(f"the {what} must be positive, got {s} s")
+            frames = int(round(float(s) * self.fps))
+        elif isinstance(frames, bool) or not isinstance(frames, (int, np.integer)):
+            raise InputError(f"the {what} in frames must be an integer, got {frames!r}")
+        frames = int(frames)
+        lo, hi = self.min_frames, self.max_frames
+        if not lo <= frames <= hi:
+            raise InputError(f"the {what} is {frames} frames ({frames / self.fps:.2f} s); this model generates "
+                             f"{lo}..{hi} frames ({lo / self.fps:.2f}–{hi / self.fps:.2f} s at {self.fps:g} fps)")
+        return frames
+
+    def prepare_motion(self, motion: Any, what: str = "motion") -> np.ndarray:
+        """A motion input → (T, D) un-normalised features of the VAE's size (see the module docstring)."""
+        from ..motion import hml3d
+
+        if isinstance(motion, torch.Tensor):
+            motion = motion.detach().cpu().numpy()
+        if not isinstance(motion, np.ndarray):
+            raise InputError(f"{what} must be a NumPy array or torch tensor, got {type(motion).__name__}")
+        if not np.issubdtype(motion.dtype, np.number) or np.issubdtype(motion.dtype, np.complexfloating):
+            raise InputError(f"{what} must be real numbers, got dtype {motion.dtype}")
+        x = np.asarray(motion, dtype=np.float64)
+        if not np.isfinite(x).all():
+            raise MotionError(f"{what} contains NaN or Inf")
+        D = self.feature_dim
+        if x.ndim == 3 and x.shape[1:] == (22, 3):
+            if x.shape[0] < 2:
+                raise MotionError(f"{what}: joints need at least 2 frames, got {x.shape[0]}")
+            feats = hml3d.joints_to_features(x, dim=D if D in (263, 269) else None)
+        elif x.ndim == 2 and x.shape[1] == D:
+            feats = x
+        elif x.ndim == 2 and x.shape[1] == 263 and D == 269:
+            if x.shape[0] < 2:
+                raise MotionError(f"{what}: 263-dim features need at least 2 frames to convert to {D}")
+            feats = hml3d.joints_to_features(hml3d.features_to_joints(x), dim=269)
+        else:
+            raise MotionError(f"{what} must be features (T, {D}){' or (T, 263)' if D == 269 else ''} or joints "
+                              f"(T, 22, 3), got shape {tuple(x.shape)}")
+        feats = np.asarray(feats, dtype=np.float32)
+        n = feats.shape[0]
+        if n < 1:
+            raise MotionError(f"{what} has no frames")
+        if n > self.max_frames:
+            raise MotionError(f"{what} has {n} frames ({n / self.fps:.2f} s); at most {self.max_frames} are "
+                              f"accepted (cut it first)")
+        if not np.isfinite(feats).all():
+            raise MotionError(f"{what}: the features computed from it contain NaN or Inf")
+        return feats
+
+    # ------------------------------------------------------------------ latent helpers
+    @torch.no_grad()
+    def encode(self, features: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """Un-normalised features (T_i, D) → standardised latents (T_z_i, d) (the model's input space)."""
+        from ..data.datasets import pad_stack
+
+        normed = [torch.from_numpy(self.vae.stats.normalize(np.asarray(f, dtype=np.float32))) for f in features]
+        x, mask = pad_stack(normed)
+        lat = self.vae.encode(x.to(self.device), mask.to(self.device), sample=False)
+        out = []
+        for i in range(len(features)):
+            z = lat.z[i][lat.mask_z[i]].float()
+            out.append(self.model.stats.normalize(z))
+        return out
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, mask: torch.Tensor, frames: Sequence[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Standardised latents (B, T_z, d) + mask (B, T_z) → (un-normalised features (T_i, D), raw latents)."""
+        z = self.model.stats.denormalize(latents.float()) * mask[..., None]
+        lengths = torch.as_tensor(list(frames), dtype=torch.long, device=z.device)
+        feats = self.vae.decode(z.to(self.device), mask.to(self.device), lengths=lengths)
+        feats = self.vae.stats.denormalize(feats.float().cpu()).numpy()
+        zs = z.cpu().numpy()
+        m = mask.cpu().numpy()
+        return ([feats[i, : int(n)] for i, n in enumerate(frames)], [zs[i][m[i]] for i in range(len(frames))])
+
+    def _latent_steps(self, frames: int) -> int:
+        return int(math.ceil(frames / self.rate))
+
+    def _noise(self, lengths: Sequence[int], seed: int | Sequence[int]) -> torch.Tensor:
+        """(B, T_max, d) initial noise; item i is drawn from its own generator (seed + i, or seeds[i]), so a
+        motion does not depend on what else is in the batch."""
+        seeds = [int(seed) + i for i in range(len(lengths))] if isinstance(seed, (int, np.integer)) else list(seed)
+        if len(seeds) != len(lengths):
+            raise InputError(f"got {len(seeds)} seeds for {len(lengths)} motions")
+        T = max(lengths)
+        d = self.model.config.latent_dim
+        out = torch.zeros(len(lengths), T, d)
+        for i, (n, s) in enumerate(zip(lengths, seeds, strict=True)):
+            g = torch.Generator().manual_seed(int(s))
+            out[i, :n] = torch.randn(n, d, generator=g)
+        return out
+
+    def _sample(self, examples: list[TaskExample], seed, num_steps, cfg_scale):
+        steps = num_steps if num_steps is not None else self.config.num_steps
+        cfg = cfg_scale if cfg_scale is not None else self.config.cfg_scale
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000):
+            raise InputError(f"num_steps must be an integer in 1..1000, got {steps!r}")
+        if cfg is not None and (not isinstance(cfg, (int, float)) or not math.isfinite(float(cfg)) or cfg < 0):
+            raise InputError(f"cfg_scale must be a finite number >= 0, got {cfg!r}")
+        lengths = [int(ex.target_length) for ex in examples]
+        noise = self._noise(lengths, seed)
+        return self.model.sample_motion(examples, num_steps=steps, cfg_scale=cfg, noise=noise)
+
+    @staticmethod
+    def _per_item(value: Any, n: int, what: str) -> list[Any]:
+        if isinstance(value, (list, tuple)):
+            if len(value) != n:
+                raise InputError(f"got {len(value)} {what} values for {n} inputs")
+            return list(value)
+        return [value] * n
+
+    # ------------------------------------------------------------------ tasks
+    def text_to_motion(
+        self,
+        text: str | Sequence[str],
+        *,
+        seconds: float | Sequence[float] | None = None,
+        frames: int | Sequence[int] | None = None,
+        seed: int | Sequence[int] = 0,
+        num_steps: int | None = None,
+        cfg_scale: float | None = None,
+    ) -> MotionResult | list[MotionResult]:
+        """Generate a motion from a description (or one per description of a list).
+
+        Args:
+            text: a caption, e.g. "a person waves the right hand", or a list of captions.
+            seconds / frames: the length (default ``config.default_seconds``); per caption for a list.
+            seed: noise seed (item i of a list uses seed + i, or give one seed per caption).
+            num_steps / cfg_scale: Euler steps and guidance weight (defaults: the pipeline's / model's).
+        """
+        many = _is_text_list(text)
+        texts = [self._text(t, "the text prompt") for t in (text if many else [text])]
+        if not texts:
+            raise InputError("no text prompt given")
+        f_list = self._per_item(frames, len(texts), "frames")
+        s_list = self._per_item(seconds, len(texts), "seconds")
+        n_frames = [self._frames(f, s, self.config.default_seconds) for f, s in zip(f_list, s_list, strict=True)]
+        examples = [TaskExample("t2m", caption=t, target_length=self._latent_steps(n)) for t, n in zip(texts, n_frames, strict=True)]
+        with torch.no_grad():
+            samples = self._sample(examples, seed, num_steps, cfg_scale)
+            feats, zs = self.decode(samples.latents, samples.mask, n_frames)
+        out = [self._result(f, z, t) for f, z, t in zip(feats, zs, texts, strict=True)]
+        return out if many else out[0]
+
+    def motion_to_text(
+        self,
+        motion: Any,
+        *,
+        max_new_tokens: int | None = None,
+        do_sample: bool = False,
+        top_p: float = 0.9,
+        temperature: float = 1.0,
+        seed: int = 0,
+    ) -> str | list[str]:
+        """Describe a motion (or each motion of a list): greedy decoding by default, nucleus with do_sample."""
+        many = isinstance(motion, (list, tuple))
+        motions = list(motion) if many else [motion]
+        if not motions:
+            raise InputError("no motion given")
+        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion") for i, m in enumerate(motions)]
+        n = self.config.max_new_tokens if max_new_tokens is None else max_new_tokens
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 512:
+            raise InputError(f"max_new_tokens must be an integer in 1..512, got {n!r}")
+        with torch.no_grad():
+            latents = self.encode(feats)
+            gen = self.model.generate_text(latents, max_new_tokens=n, do_sample=do_sample, top_p=top_p,
+                                           temperature=temperature, seed=seed)
+        texts = [" ".join(t.split()) for t in gen.texts]
+        return texts if many else texts[0]
+
+    def predict(
+        self,
+        motion: Any,
+        *,
+        seconds: float | Sequence[float] | None = None,
+        frames: int | Sequence[int] | None = None,
+        seed: int | Sequence[int] = 0,
+        num_steps: int | None = None,
+        cfg_scale: float | None = None,
+    ) -> MotionResult | list[MotionResult]:
+        """Continue an observed motion. ``seconds``/``frames``: the continuation's length (default
+        ``config.default_continuation_seconds``). Returns the whole motion (observation + continuation)."""
+        many = isinstance(motion, (list, tuple))
+        motions = list(motion) if many else [motion]
+        if not motions:
+            raise InputError("no motion given")
+        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion") for i, m in enumerate(motions)]
+        f_list = self._per_item(frames, len(feats), "frames")
+        s_list = self._per_item(seconds, len(feats), "seconds")
+        n_frames = [self._frames(f, s, self.config.default_continuation_seconds, "continuation length")
+                    for f, s in zip(f_list, s_list, strict=True)]
+        with torch.no_grad():
+            src = self.encode(feats)
+            examples = [TaskExample("prediction", source=z, target_length=self._latent_steps(n))
+                        for z, n in zip(src, n_frames, strict=True)]
+            samples = self._sample(examples, seed, num_steps, cfg_scale)
+            cont, zs = self.decode(samples.latents, samples.mask, n_frames)
+        out = []
+        for obs, c, z in zip(feats, cont, zs, strict=True):
+            whole = np.concatenate([obs, c], axis=0)
+            res = self._result(whole, z, None)
+            res.observed_frames = int(obs.shape[0])
+            out.append(res)
+        return out if many else out[0]
+
+    def edit(
+        self,
+        motion: Any,
+        instruction: str | Sequence[str],
+        *,
+        seconds: float | Sequence[float] | None = None,
+        frames: int | Sequence[int] | None = None,
+        seed: int | Sequence[int] = 0,
+        num_steps: int | None = None,
+        cfg_scale: float | None = None,
+    ) -> MotionResult | list[MotionResult]:
+        """Edit a motion following an instruction (e.g. "now do it happily"). The edited motion has the
+        source's length unless ``seconds``/``frames`` is given. Lists edit several motions at once."""
+        many = isinstance(motion, (list, tuple))
+        motions = list(motion) if many else [motion]
+        if not motions:
+            raise InputError("no motion given")
+        instr = instruction if _is_text_list(instruction) else [instruction] * len(motions)
+        if len(instr) != len(motions):
+            raise InputError(f"got {len(instr)} instructions for {len(motions)} motions")
+        instr = [self._text(t, "the editing instruction") for t in instr]
+        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion") for i, m in enumerate(motions)]
+        f_list = self._per_item(frames, len(feats), "frames")
+        s_list = self._per_item(seconds, len(feats), "seconds")
+        n_frames = []
+        for f, s, obs in zip(f_list, s_list, feats, strict=True):
+            if f is None and s is None:
+                f = max(obs.shape[0], self.min_frames)
+            n_frames.append(self._frames(f, s, self.config.default_seconds))
+        with torch.no_grad():
+            src = self.encode(feats)
+            examples = [TaskExample("editing", instruction=t, source=z, target_length=self._latent_steps(n))
+                        for t, z, n in zip(instr, src, n_frames, strict=True)]
+            samples = self._sample(examples, seed, num_steps, cfg_scale)
+            out_feats, zs = self.decode(samples.latents, samples.mask, n_frames)
+        out = [self._result(f, z, t) for f, z, t in zip(out_feats, zs, instr, strict=True)]
+        return out if many else out[0]
+
+    def _result(self, features: np.ndarray, latents: np.ndarray, prompt: str | None) -> MotionResult:
+        from ..motion.hml3d import features_to_joints
+
+        joints = np.asarray(features_to_joints(np.asarray(features, dtype=np.float32)), dtype=np.float32)
+        return MotionResult(features=np.asarray(features, dtype=np.float32), joints=joints,
+                            latents=np.asarray(latents, dtype=np.float32), fps=self.fps, prompt=prompt)
+
+    def __repr__(self) -> str:
+        rep = self.model.parameter_report()
+        return (f"UniMotionPipeline(model={rep['total']:,} parameters, vae={type(self.vae).__name__} "
+                f"{self.vae.num_parameters():,} parameters, fps={self.fps:g}, frames {self.min_frames}..{self.max_frames})")
+
+
+def _normal_permissions(root: Path) -> None:
+    """Folders 0o755 and files 0o644 (minus the umask): temporary directories are created private."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for p in [root, *root.rglob("*")]:
+        os.chmod(p, (0o755 if p.is_dir() else 0o644) & ~mask)
+
+
+def _to_half(path: Path) -> None:
+    """Rewrite a safetensors file with float32 tensors stored as float16 (same keys and metadata)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata()
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    tensors = {k: (v.half() if v.dtype == torch.float32 else v) for k, v in tensors.items()}
+    save_file(tensors, str(path), metadata=meta)
