@@ -246,8 +246,10 @@ class UniMotionPipeline:
     def _frames(self, frames: Any, seconds: Any, default_seconds: float, what: str = "length") -> int:
         if frames is not None and seconds is not None:
             raise InputError(f"give the {what} either in frames or in seconds, not both")
+        if frames is None and seconds is None:  # the default, within this model's range
+            frames = min(max(int(round(default_seconds * self.fps)), self.min_frames), self.max_frames)
         if frames is None:
-            s = default_seconds if seconds is None else seconds
+            s = seconds
             if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(float(s)):
                 raise InputError(f"the {what} in seconds must be a finite number, got {s!r}")
             if s <= 0:

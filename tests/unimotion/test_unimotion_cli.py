@@ -1,0 +1,100 @@
+"""``unimotion generate | caption | predict | edit`` with a tiny random pipeline checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from unimotion_helpers import tiny_pipeline, walk_joints
+
+from unimotion.cli import main as cli_main
+from unimotion.io.bvh import read_bvh
+from unimotion.io.video import read_gif
+
+
+@pytest.fixture(scope="module")
+def ckpt(tokenizer, tmp_path_factory):
+    path = tmp_path_factory.mktemp("um_cli") / "pipe"
+    tiny_pipeline(tokenizer).save_pretrained(path)
+    return path
+
+
+def test_generate_writes_gif_bvh_npz_and_refuses_overwrite(ckpt, tmp_path, capsys):
+    gif, bvh, npz = tmp_path / "wave.gif", tmp_path / "wave.bvh", tmp_path / "wave.npz"
+    args = ["generate", "a person waves the right hand", "-o", str(gif), "--bvh", str(bvh), "--npz", str(npz),
+            "--checkpoint", str(ckpt), "--steps", "2", "--seconds", "1.5", "--size", "64"]
+    assert cli_main(args) == 0
+    out = capsys.readouterr().out
+    assert "30 frames" in out and "non-commercial" in out
+    frames, _ = read_gif(gif)
+    assert frames.shape[0] == 30 and frames.shape[1] == 64
+    motion = read_bvh(bvh)
+    assert motion.num_frames == 30 and abs(motion.fps - 20) < 1e-6
+    with np.load(npz) as z:
+        assert z["features"].shape == (30, 269) and z["joints"].shape == (30, 22, 3)
+        assert str(z["prompt"]) == "a person waves the right hand"
+        np.testing.assert_allclose(motion.joint_positions()[:, 0] / 100.0, z["joints"][:, 0], atol=2e-3)
+    before = gif.read_bytes()
+    assert cli_main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert gif.read_bytes() == before
+    assert cli_main(args + ["--overwrite", "--seed", "1"]) == 0
+
+
+def test_generate_input_errors(ckpt, tmp_path, capsys):
+    base = ["--checkpoint", str(ckpt), "--steps", "1"]
+    assert cli_main(["generate", "", "-o", str(tmp_path / "a.gif"), *base]) == 2
+    assert "empty" in capsys.readouterr().err
+    assert cli_main(["generate", "walk", "-o", str(tmp_path / "a.txt"), *base]) == 2
+    assert "format" in capsys.readouterr().err
+    assert cli_main(["generate", "walk", "-o", str(tmp_path / "a.gif"), "--seconds", "500", *base]) == 2
+    assert "frames" in capsys.readouterr().err
+    assert cli_main(["generate", "walk", "-o", str(tmp_path / "a.gif"), "--checkpoint", str(tmp_path)]) == 2
+    assert "pipeline.json" in capsys.readouterr().err
+    assert cli_main(["generate", "walk", "-o", str(tmp_path / "a.gif"), "--bvh", str(tmp_path / "b.gif"), *base]) == 2
+    assert ".bvh" in capsys.readouterr().err
+
+
+def test_caption_bvh_npy_and_json(ckpt, tmp_path, capsys):
+    bvh = tmp_path / "m.bvh"
+    assert cli_main(["generate", "a man bows", "-o", str(bvh), "--checkpoint", str(ckpt), "--steps", "1",
+                     "--frames", "24"]) == 0
+    capsys.readouterr()
+    js = tmp_path / "cap.json"
+    assert cli_main(["caption", str(bvh), "--checkpoint", str(ckpt), "--max-tokens", "4", "--json", str(js)]) == 0
+    printed = capsys.readouterr().out
+    data = json.loads(js.read_text())
+    assert data["input"] == str(bvh) and isinstance(data["caption"], str)
+    assert printed.rstrip("\n").splitlines()[-1:] == [data["caption"]] or data["caption"] == ""
+    npy = tmp_path / "j.npy"
+    np.save(npy, walk_joints(30))
+    assert cli_main(["caption", str(npy), "--checkpoint", str(ckpt), "--max-tokens", "3", "--sample"]) == 0
+    assert cli_main(["caption", str(tmp_path / "missing.bvh"), "--checkpoint", str(ckpt)]) == 2
+    (tmp_path / "x.txt").write_text("hello")
+    assert cli_main(["caption", str(tmp_path / "x.txt"), "--checkpoint", str(ckpt)]) == 2
+    assert cli_main(["caption", str(bvh), "--checkpoint", str(ckpt), "--json", str(js)]) == 2  # exists
+
+
+def test_predict_and_edit(ckpt, tmp_path, capsys):
+    npy = tmp_path / "walk.npy"
+    np.save(npy, walk_joints(41))
+    out = tmp_path / "pred.npz"
+    assert cli_main(["predict", str(npy), "-o", str(out), "--checkpoint", str(ckpt), "--steps", "1",
+                     "--frames", "16", "--max-seconds", "1.0"]) == 0
+    with np.load(out) as z:
+        assert int(z["observed_frames"]) == 19 and z["features"].shape == (35, 269)  # 20 joints → 19 features
+    gif = tmp_path / "pred.gif"
+    assert cli_main(["predict", str(npy), "-o", str(gif), "--checkpoint", str(ckpt), "--steps", "1", "--size", "48"]) == 0
+    assert read_gif(gif)[0].shape[1] == 48
+    edited = tmp_path / "edit.gif"
+    assert cli_main(["edit", str(npy), "now do it happily", "-o", str(edited), "--npz", str(tmp_path / "e.npz"),
+                     "--checkpoint", str(ckpt), "--steps", "1", "--size", "48"]) == 0
+    frames, _ = read_gif(edited)
+    assert frames.shape[1:3] == (48, 2 * 48 + 4)  # source | gap | edited
+    with np.load(tmp_path / "e.npz") as z:
+        assert z["features"].shape == z["source_features"].shape == (40, 269)
+    assert "now do it happily" in capsys.readouterr().out
+    assert cli_main(["edit", str(npy), " ", "-o", str(tmp_path / "e2.gif"), "--checkpoint", str(ckpt)]) == 2
+    assert cli_main(["predict", str(npy), "-o", str(tmp_path / "p.gif"), "--checkpoint", str(ckpt),
+                     "--start", "100"]) == 2

@@ -1,0 +1,103 @@
+"""benchmarks/unimotion_eval.py end to end on a small BandaiML subset, with a tiny pipeline and a simple
+deterministic evaluator (the real one is trained separately)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from unimotion_helpers import tiny_pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ToyEvaluator:
+    """Text: a fixed random vector per word, averaged; motion: time-mean of the first 8 feature channels."""
+
+    stats = None
+
+    def get_text_embeddings(self, captions, tokens=None):
+        out = []
+        for c in captions:
+            vs = [np.random.default_rng(int.from_bytes(hashlib.sha256(w.encode()).digest()[:4], "little"))
+                  .standard_normal(8) for w in (c.lower().split() or ["<empty>"])]
+            out.append(np.mean(vs, axis=0))
+        return np.asarray(out, dtype=np.float32)
+
+    def get_motion_embeddings(self, features, lengths=None):
+        return np.asarray([np.asarray(f)[:, :8].mean(0) for f in features], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import unimotion_eval
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    return unimotion_eval
+
+
+@pytest.mark.bandai
+@pytest.mark.slow
+def test_benchmark_writes_every_task(bandaiml_small, tokenizer, tmp_path, bench):
+    ckpt = tiny_pipeline(tokenizer, max_frames=196).save_pretrained(tmp_path / "pipe")
+    lra_dir = tmp_path / "lra"
+    from unimotion.pipelines.unimotion import UniMotionPipeline
+
+    UniMotionPipeline.from_pretrained(ckpt).model.save_pretrained(lra_dir)
+    out = tmp_path / "res"
+    argv = ["--checkpoint", str(ckpt), "--data", str(bandaiml_small), "--splits", "train", "test_novel",
+            "--lra-checkpoint", str(lra_dir), "--steps", "2", "--pool", "4", "--mm-motions", "1", "--limit", "12",
+            "--mm-repeats", "11", "--replications", "2", "--diversity-pairs", "3", "--batch", "16",
+            "--captioning", "bleu", "rouge", "--out", str(out), "--edit-kinds", "style"]
+    assert bench.main(argv, evaluator=ToyEvaluator()) == 0
+    payload = json.loads(out.with_suffix(".json").read_text())
+    rows = payload["rows"]
+    tasks = {r["task"] for r in rows}
+    assert {"t2m", "m2t", "prediction", "editing", "lra", "m2t_examples"} <= tasks
+    for task in ("t2m", "m2t", "prediction", "lra"):
+        for split in ("train", "test_novel"):
+            methods = [r["method"] for r in rows if r["task"] == task and r["split"] == split]
+            assert methods[0] == "Real" and len(methods) >= 2, (task, split, methods)
+    t2m = [r for r in rows if r["task"] == "t2m" and r["method"] == "UniMotion"]
+    assert all("MultiModality" in r and "R@3" in r for r in t2m)
+    edit = [r for r in rows if r["task"] == "editing" and r["split"] == "train"]
+    assert [r["method"] for r in edit] == ["Real", "source (no edit)", "UniMotion"]
+    lra = [r["method"] for r in rows if r["task"] == "lra" and r["split"] == "train"]
+    assert lra == ["Real", "VAE reconstruction", "LRA, matched condition (clean)",
+                   "LRA, matched condition (degraded)", "LRA, shuffled condition (degraded)"]
+    pred = [r for r in rows if r["task"] == "prediction" and r["method"] == "UniMotion"]
+    assert all(r["ADE"] > 0 for r in pred)
+    md = out.with_suffix(".md").read_text()
+    for title in ("Text → motion", "Motion → text", "Motion prediction", "Motion editing", "LRA", "Protocol"):
+        assert title in md
+    assert payload["meta"]["command"].startswith("python benchmarks/unimotion_eval.py")
+    assert payload["meta"]["protocol"]["sampling"] == "Euler 2 steps, CFG 3.0"
+
+
+def test_generation_helpers_use_ground_truth_lengths(tokenizer, bench):
+    """T2M generations have the cropped GT length; prediction keeps the ⌈0.2·T⌉-frame observation."""
+    from unimotion.data.humanml3d import CaptionEntry, MotionRecord
+    from unimotion.evaluation.tasks import EvalConfig, SplitData
+
+    pipe = tiny_pipeline(tokenizer)
+    rng = np.random.default_rng(0)
+    recs = [MotionRecord(f"m{i}", f"m{i}", rng.standard_normal((n, 269)).astype(np.float32),
+                         [CaptionEntry(f"caption {i}", ())]) for i, n in enumerate([41, 50, 63])]
+    data = SplitData(Path("."), "x", recs)
+    cfg = EvalConfig(batch_size=2, allow_nonstandard_batch_size=True)
+    args = bench.parse_args(["--steps", "1", "--mm-repeats", "0", "--batch", "2"])
+    preds, caps = bench.generate_t2m(pipe, data, cfg, args, lambda m: None)
+    assert {k: v.shape[0] for k, v in preds.items()} == {"m0": 40, "m1": 48, "m2": 60}
+    assert caps == {"m0": "caption 0", "m1": "caption 1", "m2": "caption 2"}
+    pr = bench.generate_prediction(pipe, data, cfg, args, lambda m: None)
+    for r in recs:
+        t = (r.length // 4) * 4
+        p = int(np.ceil(0.2 * t))
+        assert pr[r.name].shape[0] == t
+        np.testing.assert_array_equal(pr[r.name][:p], r.motion[:p])

@@ -1,0 +1,183 @@
+"""UniMotionPipeline: the four tasks, determinism, input validation, save/load (tiny random models)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from unimotion_helpers import LATENT_DIM, tiny_pipeline, walk_joints
+
+from unimotion.errors import CheckpointError, ConfigError, InputError, MotionError
+from unimotion.motion import hml3d
+from unimotion.pipelines.unimotion import MotionResult, PipelineConfig, UniMotionPipeline
+
+
+@pytest.fixture(scope="module")
+def pipe(tokenizer):
+    return tiny_pipeline(tokenizer)
+
+
+def _features(frames: int = 30) -> np.ndarray:
+    return np.asarray(hml3d.joints_to_features(walk_joints(frames + 1), dim=269), dtype=np.float32)
+
+
+def test_text_to_motion_shapes_and_decoding(pipe):
+    res = pipe.text_to_motion("a person waves the right hand", seconds=2.0, num_steps=3)
+    assert isinstance(res, MotionResult)
+    assert res.features.shape == (40, 269) and res.joints.shape == (40, 22, 3)
+    assert res.latents.shape == (10, LATENT_DIM) and res.fps == 20 and res.prompt == "a person waves the right hand"
+    # the features are the VAE decoding of the returned (un-standardised) latents
+    z = torch.from_numpy(res.latents)[None]
+    with torch.no_grad():
+        dec = pipe.vae.decode(z, lengths=[40])[0].numpy()
+    np.testing.assert_allclose(res.features, pipe.vae.stats.denormalize(dec), atol=1e-4)
+    np.testing.assert_allclose(res.joints, hml3d.features_to_joints(res.features), atol=1e-5)
+
+
+def test_text_to_motion_is_seeded_and_batch_independent(pipe):
+    a = pipe.text_to_motion("someone kicks", frames=23, seed=4, num_steps=3)
+    b = pipe.text_to_motion("someone kicks", frames=23, seed=4, num_steps=3)
+    c = pipe.text_to_motion("someone kicks", frames=23, seed=5, num_steps=3)
+    np.testing.assert_array_equal(a.features, b.features)
+    assert np.abs(a.features - c.features).max() > 1e-4
+    many = pipe.text_to_motion(["a man bows", "someone kicks"], frames=[40, 23], seed=[9, 4], num_steps=3)
+    assert [m.num_frames for m in many] == [40, 23]
+    np.testing.assert_allclose(many[1].features, a.features, atol=1e-4)
+
+
+def test_text_to_motion_default_length_and_cfg(pipe):
+    res = pipe.text_to_motion("a person walks forward", num_steps=2)
+    assert res.num_frames == min(round(pipe.config.default_seconds * 20), pipe.max_frames)
+    one = pipe.text_to_motion("a person walks forward", frames=12, num_steps=2, cfg_scale=1.0)
+    three = pipe.text_to_motion("a person walks forward", frames=12, num_steps=2, cfg_scale=3.0)
+    assert np.abs(one.latents - three.latents).max() > 1e-5
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(text=""), "empty"),
+    (dict(text="   "), "empty"),
+    (dict(text=3), "string"),
+    (dict(text="walk", seconds=60.0), "frames"),
+    (dict(text="walk", frames=2), "frames"),
+    (dict(text="walk", seconds=-1.0), "positive"),
+    (dict(text="walk", seconds=float("nan")), "finite"),
+    (dict(text="walk", seconds=1.0, frames=20), "either"),
+    (dict(text="walk", frames=20.5), "integer"),
+    (dict(text="walk", num_steps=0), "num_steps"),
+    (dict(text="walk", cfg_scale=float("inf")), "cfg_scale"),
+    (dict(text=["walk", "run"], frames=[20]), "frames"),
+])
+def test_text_to_motion_rejects_bad_input(pipe, kwargs, match):
+    text = kwargs.pop("text")
+    with pytest.raises(InputError, match=match):
+        pipe.text_to_motion(text, **kwargs)
+
+
+def test_prepare_motion_inputs(pipe):
+    j = walk_joints(31)
+    from_joints = pipe.prepare_motion(j)
+    np.testing.assert_allclose(from_joints, hml3d.joints_to_features(j, dim=269), atol=1e-5)
+    f263 = np.asarray(hml3d.joints_to_features(j), dtype=np.float32)
+    assert pipe.prepare_motion(f263).shape == (29, 269)
+    assert pipe.prepare_motion(torch.from_numpy(from_joints)).shape == (30, 269)
+    with pytest.raises(MotionError, match="NaN"):
+        pipe.prepare_motion(np.full((10, 269), np.nan))
+    with pytest.raises(MotionError, match="shape"):
+        pipe.prepare_motion(np.zeros((10, 12)))
+    with pytest.raises(MotionError, match="at most"):
+        pipe.prepare_motion(np.zeros((pipe.max_frames + 1, 269)))
+    with pytest.raises(InputError, match="array"):
+        pipe.prepare_motion([[0.0] * 269])
+    with pytest.raises(MotionError, match="2 frames"):
+        pipe.prepare_motion(j[:1])
+
+
+def test_motion_to_text(pipe):
+    feats = _features(30)
+    text = pipe.motion_to_text(feats, max_new_tokens=6)
+    assert isinstance(text, str)
+    assert pipe.motion_to_text(feats, max_new_tokens=6) == text  # greedy: deterministic
+    texts = pipe.motion_to_text([feats, walk_joints(20)], max_new_tokens=4)
+    assert isinstance(texts, list) and len(texts) == 2
+    with pytest.raises(InputError, match="max_new_tokens"):
+        pipe.motion_to_text(feats, max_new_tokens=0)
+    with pytest.raises(InputError, match="no motion"):
+        pipe.motion_to_text([])
+
+
+def test_predict_keeps_the_observation(pipe):
+    obs = _features(22)
+    res = pipe.predict(obs, frames=18, num_steps=2)
+    assert res.observed_frames == 22 and res.num_frames == 40
+    np.testing.assert_array_equal(res.features[:22], obs)
+    assert res.latents.shape == (math.ceil(18 / 4), LATENT_DIM)
+    # the continuation is the VAE decoding of its own latent
+    with torch.no_grad():
+        dec = pipe.vae.decode(torch.from_numpy(res.latents)[None], lengths=[18])[0].numpy()
+    np.testing.assert_allclose(res.features[22:], pipe.vae.stats.denormalize(dec), atol=1e-4)
+    default = pipe.predict(obs, num_steps=2)
+    assert default.num_frames == 22 + min(round(pipe.config.default_continuation_seconds * 20), pipe.max_frames)
+    with pytest.raises(InputError, match="continuation"):
+        pipe.predict(obs, frames=1000)
+
+
+def test_edit(pipe):
+    src = _features(26)
+    res = pipe.edit(src, "now do it happily", num_steps=2)
+    assert res.num_frames == 26 and res.prompt == "now do it happily"
+    other = pipe.edit(src, "now do it sadly", num_steps=2)
+    assert np.abs(res.latents - other.latents).max() > 1e-6  # the instruction conditions the result
+    longer = pipe.edit(src, "now do it happily", frames=40, num_steps=2)
+    assert longer.num_frames == 40
+    many = pipe.edit([src, src], ["now do it happily", "now do it sadly"], num_steps=2)
+    np.testing.assert_allclose(many[0].features, res.features, atol=1e-4)
+    with pytest.raises(InputError, match="empty"):
+        pipe.edit(src, "")
+    with pytest.raises(InputError, match="instructions"):
+        pipe.edit([src, src], ["a", "b", "c"])
+
+
+def test_save_and_load_round_trip(pipe, tmp_path):
+    path = pipe.save_pretrained(tmp_path / "pipe")
+    for name in ("pipeline.json", "NOTICE", "model/config.json", "model/tokenizer", "model/Mean.npy",
+                 "vae/config.json", "vae/Mean.npy"):
+        assert (path / name).exists(), name
+    meta = json.loads((path / "pipeline.json").read_text())
+    assert meta["_pipeline"] == "unimotion" and meta["dtype"] == "float32"
+    back = UniMotionPipeline.from_pretrained(path)
+    a = pipe.text_to_motion("a person bows", frames=16, num_steps=2)
+    b = back.text_to_motion("a person bows", frames=16, num_steps=2)
+    np.testing.assert_allclose(a.features, b.features, atol=1e-5)
+    assert back.notice == pipe.notice
+
+
+def test_half_precision_export(pipe, tmp_path):
+    full = pipe.save_pretrained(tmp_path / "fp32")
+    half = pipe.save_pretrained(tmp_path / "fp16", dtype="float16")
+    size = lambda p: (p / "model" / "model.safetensors").stat().st_size  # noqa: E731
+    assert size(half) < 0.6 * size(full)
+    back = UniMotionPipeline.from_pretrained(half)
+    assert all(p.dtype == torch.float32 for p in back.model.parameters())
+    a = pipe.text_to_motion("a person bows", frames=16, num_steps=2)
+    b = back.text_to_motion("a person bows", frames=16, num_steps=2)
+    assert np.abs(a.joints - b.joints).max() < 0.05  # metres; only rounding of the weights differs
+    with pytest.raises(ConfigError):
+        pipe.save_pretrained(tmp_path / "x", dtype="int8")
+
+
+def test_load_errors(tmp_path, pipe):
+    with pytest.raises(CheckpointError, match="pipeline.json"):
+        UniMotionPipeline.from_pretrained(tmp_path)
+    (tmp_path / "pipeline.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="JSON"):
+        UniMotionPipeline.from_pretrained(tmp_path)
+    (tmp_path / "pipeline.json").write_text(json.dumps({"_pipeline": "other"}))
+    with pytest.raises(CheckpointError, match="UniMotion pipeline"):
+        UniMotionPipeline.from_pretrained(tmp_path)
+    with pytest.raises(ConfigError):
+        UniMotionPipeline(pipe.model, pipe.vae, PipelineConfig(fps=0))
+    with pytest.raises(ConfigError, match="UniMotionModel"):
+        UniMotionPipeline(pipe.vae, pipe.vae)
