@@ -57,7 +57,19 @@ def test_forward_backward_shapes(variant):
 def test_separate_vs_shared_embeddings():
     sep, shared = UniMoModel(tiny()), UniMoModel(tiny(embedding="shared"))
     assert [e.num_embeddings for e in sep.embed] == [V, M, 8]
-    assert [e.num_embeddings for e in shared.embed] == [V + M + 8]
+    assert [e.num_embeddings for e in shared.embed] == [max(V, M) + 8]
+    # uni-emb: video code j and motion code j share the input row and the output row
+    ids = torch.tensor([[3, V + 3, V + M + 1]])
+    mod = torch.tensor([[0, 1, 2]])
+    emb = shared.embed_tokens(ids, mod)
+    torch.testing.assert_close(emb[0, 0], emb[0, 1])
+    torch.testing.assert_close(emb[0, 2], shared.embed[0].weight[max(V, M) + 1])
+    zeros = torch.zeros_like(ids)
+    logits = shared.forward_tokens(ids, mod, zeros.float(), zeros, zeros, zeros).logits
+    assert logits.shape[-1] == V + M + 8
+    torch.testing.assert_close(logits[..., V : V + M], logits[..., :M])
+    sep_emb = sep.embed_tokens(ids, mod)
+    assert not torch.allclose(sep_emb[0, 0], sep_emb[0, 1])
     # separate tables: the video table is only read at video positions
     video, motion = codes()
     out = sep(sep.build_batch(video, motion, ["v2m"] * 3))

@@ -185,3 +185,50 @@ def test_protocol_and_validation():
         VideoTokenizerConfig(spatial_compression=8, patch_size=4, temporal_compression=4, channel_mult=[1])
     with pytest.raises(ConfigError, match="patch_size"):
         VideoTokenizerConfig(spatial_compression=4, patch_size=8, channel_mult=[])
+
+
+# ------------------------------------------------------------------------------ temporal patch, (2+1)D
+def test_time_to_depth_groups_frame_zero_alone_and_round_trips():
+    from unimotion.models.unimo.video_tokenizer import DepthToTime, TimeToDepth
+
+    x = torch.arange(7.0).view(1, 1, 7, 1, 1).expand(1, 2, 7, 1, 1).contiguous()  # frame index as value
+    y = TimeToDepth(2)(x)  # 1 + 2·3 frames → 4 groups, channels (c, j)
+    assert y.shape == (1, 4, 4, 1, 1)
+    # channel c·2 + j of group g holds frame 2(g − 1) + 1 + j; group 0 holds frame 0 twice
+    assert y[0, :, 0].flatten().tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert y[0, 0:2, 1].flatten().tolist() == [1.0, 2.0] and y[0, 0:2, 3].flatten().tolist() == [5.0, 6.0]
+    torch.testing.assert_close(DepthToTime(2)(y), x)
+    assert TimeToDepth(1)(x) is x and DepthToTime(1)(x) is x
+
+
+@pytest.mark.parametrize("factorized", [False, True])
+def test_temporal_patch_keeps_causality_and_the_first_frame_alone(factorized):
+    m = VideoTokenizer(tiny(patch_size=4, temporal_patch=2, spatial_compression=8, temporal_compression=4,
+                            channel_mult=[1], factorized=factorized)).eval()
+    x = clip(t=9, hw=16)
+    codes = m.encode(x)
+    assert codes.shape == (2, 3, 2, 2) and m.decode(codes).shape == x.shape
+    assert torch.equal(m.encode(x[:, :1])[:, 0], codes[:, 0])
+    latent = m._latent(x)
+    for k in range(2):
+        y = x.clone()
+        y[:, k * 4 + 1 :] = torch.rand_like(y[:, k * 4 + 1 :])
+        changed = m._latent(y)
+        torch.testing.assert_close(changed[:, : k + 1], latent[:, : k + 1])
+        assert (changed[:, k + 1 :] - latent[:, k + 1 :]).abs().max() > 1e-4
+    # the decoder is causal too: frames 0..4 come from latents 0..1 only
+    other = codes.clone()
+    other[:, 2] = (other[:, 2] + 5) % m.num_codes
+    torch.testing.assert_close(m.decode(other)[:, :5], m.decode(codes)[:, :5])
+
+
+def test_factorized_blocks_use_fewer_weights_and_validation():
+    full = VideoTokenizer(tiny(base_channels=16))
+    fact = VideoTokenizer(tiny(base_channels=16, factorized=True))
+    assert fact.num_parameters() < full.num_parameters()
+    with pytest.raises(ConfigError, match="temporal_patch"):
+        VideoTokenizerConfig(temporal_patch=8, temporal_compression=4)
+    with pytest.raises(ConfigError, match="power of two"):
+        VideoTokenizerConfig(temporal_patch=3)
+    # temporal_patch counts towards c_t: one ×2 level suffices for c_t = 4 with p_t = 2
+    VideoTokenizerConfig(spatial_compression=8, patch_size=4, temporal_compression=4, temporal_patch=2, channel_mult=[1])

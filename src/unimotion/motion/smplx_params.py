@@ -58,6 +58,7 @@ from array_api_compat import array_namespace
 
 from ..errors import InputError, MotionError, UnimotionError
 from .rotations import (
+    axis_angle_to_matrix,
     axis_angle_to_quat,
     matrix_to_axis_angle,
     quat_normalize,
@@ -482,3 +483,83 @@ def smplx_inverse_kinematics(
     global_orient = matrix_to_axis_angle(local[0])
     transl = joints[..., 0, :] - rest[..., 0, :]
     return pack_params(body_pose, betas, global_orient, transl)
+
+
+# ---------------------------------------------------------------------------------------- rigid moves
+def heading_angle(global_orient: np.ndarray) -> np.ndarray:
+    """Yaw (radians, about +Y) of the body's forward direction: the pelvis rotation applied to +Z, projected
+    on the ground plane; ``atan2(f_x, f_z)`` (0 = facing +Z). (..., 3) axis-angle → (...,)."""
+    go = np.asarray(global_orient, dtype=np.float64)
+    forward = axis_angle_to_matrix(go)[..., :, 2]  # R @ (0, 0, 1)
+    return np.arctan2(forward[..., 0], forward[..., 2])
+
+
+def yaw_matrix(angle: np.ndarray | float) -> np.ndarray:
+    """Rotation about +Y by ``angle`` (radians): (...,) → (..., 3, 3); maps +Z to (sin a, 0, cos a)."""
+    a = np.asarray(angle, dtype=np.float64)
+    c, s = np.cos(a), np.sin(a)
+    zero, one = np.zeros_like(a), np.ones_like(a)
+    return np.stack([np.stack([c, zero, s], -1), np.stack([zero, one, zero], -1), np.stack([-s, zero, c], -1)], -2)
+
+
+def rigid_transform_params(params: np.ndarray, yaw: float, offset: np.ndarray,
+                           body_model: SMPLXBodyModel | None = None) -> np.ndarray:
+    """Move a body by the world map ``x ↦ R_y(yaw) x + offset`` (a turn about the vertical axis through the
+    world origin, then a translation), so that ``FK(result) = R_y(yaw) FK(params) + offset``.
+
+    With the SMPL-X convention (pelvis at ``J₀(β) + transl``, ``global_orient`` about the pelvis):
+    ``global_orient' = R_y ∘ global_orient`` and ``transl' = R_y (J₀(β) + transl) + offset − J₀(β)``; the body
+    pose and shape are unchanged.
+
+    Args:
+        params: (..., 79) packed parameters (NumPy).
+        yaw: angle in radians; offset: (3,) metres.
+    """
+    params = np.asarray(params, dtype=np.float64)
+    p = unpack_params(params)
+    rot = yaw_matrix(yaw)
+    offset = np.asarray(offset, dtype=np.float64).reshape(3)
+    j0 = get_body_model(body_model).rest_joints(p.betas)[..., 0, :]  # (..., 3)
+    orient = matrix_to_axis_angle(rot @ axis_angle_to_matrix(p.global_orient))
+    transl = (j0 + p.transl) @ rot.T + offset - j0
+    return pack_params(p.body_pose, p.betas, orient, transl)
+
+
+def canonicalize_params(params: np.ndarray, frame: int = 0, body_model: SMPLXBodyModel | None = None
+                        ) -> tuple[np.ndarray, float, np.ndarray]:
+    """Express a clip in its own canonical frame: at ``frame`` the pelvis is above the origin (x = z = 0;
+    its height is kept) and the body faces +Z. The motion-capture outputs and UniMo's training clips use
+    this frame, so world-frame errors are measured relative to the clip's first frame.
+
+    Args:
+        params: (T, 79) packed parameters (NumPy).
+
+    Returns:
+        (canonical params (T, 79), yaw, offset) such that ``canonical = rigid_transform_params(params, yaw,
+        offset)``; apply the same map to joints or cameras with :func:`rigid_transform_points` /
+        :func:`rigid_transform_camera`.
+    """
+    params = np.asarray(params, dtype=np.float64)
+    if params.ndim != 2 or params.shape[-1] != PARAM_DIM or not len(params):
+        raise MotionError(f"params must be a (T, {PARAM_DIM}) clip, got {params.shape}")
+    if not -len(params) <= frame < len(params):
+        raise MotionError(f"frame {frame} is outside a clip of {len(params)} frames")
+    p = unpack_params(params[frame])
+    yaw = -float(heading_angle(p.global_orient))
+    pelvis = get_body_model(body_model).rest_joints(p.betas)[0] + p.transl
+    turned = yaw_matrix(yaw) @ pelvis
+    offset = np.array([-turned[0], 0.0, -turned[2]])
+    return rigid_transform_params(params, yaw, offset, body_model), yaw, offset
+
+
+def rigid_transform_points(points: np.ndarray, yaw: float, offset: np.ndarray) -> np.ndarray:
+    """``R_y(yaw) x + offset`` for points (..., 3)."""
+    return np.asarray(points, dtype=np.float64) @ yaw_matrix(yaw).T + np.asarray(offset, dtype=np.float64)
+
+
+def rigid_transform_camera(R: np.ndarray, t: np.ndarray, yaw: float, offset: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Extrinsics (R', t') that see the moved world ``R_y(yaw) x + offset`` as (R, t) saw the original one:
+    ``R' = R R_yᵀ``, ``t' = t − R' offset``."""
+    R2 = np.asarray(R, dtype=np.float64) @ yaw_matrix(yaw).T
+    return R2, np.asarray(t, dtype=np.float64) - R2 @ np.asarray(offset, dtype=np.float64)

@@ -7,10 +7,14 @@ embeddings, which are awkward to inject into an HF body. Cosmos-1.0 AR (the trun
 starts from) has the same block structure, so its weights could be mapped onto these modules later.
 
 **Embeddings and heads.** ``embedding="separate"`` (the paper's choice): three tables — video codes,
-motion codes, special tokens — chosen per position by the modality id; ``"shared"`` (the "uni-emb"
-ablation): one table over the whole id space. Output: one linear head per modality (video, motion,
-special) whose logits are concatenated in id order (:class:`~unimotion.models.unimo.layouts.Vocab`), or
-one shared head with ``embedding="shared"``. Since the layout fixes the next token's modality, the loss
+motion codes, special tokens — chosen per position by the modality id; output: one linear head per
+modality whose logits are concatenated in id order (:class:`~unimotion.models.unimo.layouts.Vocab`).
+``"shared"`` (the "uni-emb" ablation): one table of max(V, K) code rows + the special rows, indexed by the
+*local* code id, so video code j and motion code j read the same embedding row and are predicted by the
+same output row (one shared head; its code logits are laid out once for the video range and once for the
+motion range of the global ids). (One table over the disjoint global id ranges would only be the three
+separate tables stacked — the same function, and with the same initialisation draws the same numbers —
+so it could not show any effect of separating the modalities.) Since the layout fixes the next token's modality, the loss
 (``restrict_logits_to_modality=True``) and the sampler normalise over that modality's range only.
 
 **Positions** ("absolute + relative", two RoPE index designs; spec §4.3, exact design ours):
@@ -300,8 +304,9 @@ class UniMoModel(PretrainedModel):
             self.embed = nn.ModuleList(nn.Embedding(vocab.size(m), c.dim) for m in Modality)
             self.heads = nn.ModuleList(nn.Linear(c.dim, vocab.size(m), bias=False) for m in Modality)
         else:
-            self.embed = nn.ModuleList([nn.Embedding(vocab.total, c.dim)])
-            self.heads = nn.ModuleList([nn.Linear(c.dim, vocab.total, bias=False)])
+            self.shared_codes = max(vocab.video_size, vocab.motion_size)
+            self.embed = nn.ModuleList([nn.Embedding(self.shared_codes + vocab.num_special, c.dim)])
+            self.heads = nn.ModuleList([nn.Linear(c.dim, self.shared_codes + vocab.num_special, bias=False)])
         if c.abs_grid_embedding:
             self.row_embed = nn.Embedding(c.video_grid[0], c.dim)
             self.col_embed = nn.Embedding(c.video_grid[1], c.dim)
@@ -329,9 +334,10 @@ class UniMoModel(PretrainedModel):
     def embed_tokens(self, ids: torch.Tensor, modality: torch.Tensor) -> torch.Tensor:
         """(B, L) global ids (PLACEHOLDER/pad allowed: embedded as a zero vector) → (B, L, D)."""
         known = ids >= 0
-        if self.config.embedding == "shared":
-            return self.embed[0](ids.clamp(min=0)) * known[..., None]
         local = (ids - self.offsets[modality]).clamp(min=0)
+        if self.config.embedding == "shared":  # codes by local id (shared across modalities), then specials
+            row = torch.where(modality == Modality.SPECIAL, local + self.shared_codes, local)
+            return self.embed[0](row) * known[..., None]
         out = torch.zeros(*ids.shape, self.config.dim, device=ids.device, dtype=self.embed[0].weight.dtype)
         for m, table in enumerate(self.embed):
             sel = (modality == m) & known
@@ -363,7 +369,12 @@ class UniMoModel(PretrainedModel):
         if cache is not None:
             cache.length += ids.shape[1]
         h = self.norm(x)
-        logits = torch.cat([head(h) for head in self.heads], dim=-1)
+        if c.embedding == "shared":
+            z = self.heads[0](h)  # (B, L, max(V, K) + N): code logits once, then the specials
+            v, m = self.vocab.video_size, self.vocab.motion_size
+            logits = torch.cat([z[..., :v], z[..., :m], z[..., self.shared_codes :]], dim=-1)
+        else:
+            logits = torch.cat([head(h) for head in self.heads], dim=-1)
         return UniMoOutput(logits=logits, hidden=h)
 
     def new_cache(self, batch: int, max_len: int) -> KVCache:

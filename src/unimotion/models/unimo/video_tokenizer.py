@@ -17,6 +17,16 @@ BandaiML renders (64×64 clips):
   2 of c_s / p; the last log2(c_t) levels also halve time.
   Default c_s = 8, c_t = 4: a 17-frame 64×64 clip → 5 × 8 × 8 = 320 tokens (CPU-sized; Cosmos uses
   8×16×16 on 640×1024).
+* **Causal temporal patching** (``temporal_patch`` p_t, Cosmos' causal patcher does the same): frame 0
+  is repeated p_t − 1 times and then every p_t consecutive frames are folded into channels, so frame 0
+  still forms a group of its own (1 + p_t·n frames → 1 + n groups). Together with ``patch_size`` this lets
+  every convolution run at reduced resolution (the BandaiML tokenizer: p = 4, p_t = 2 and one ×2 level
+  give c_s = 8, c_t = 4 with all convolutions at ≤ 16×16×9). The decoder unfolds the groups and drops the
+  p_t − 1 extra copies of frame 0. ``temporal_patch`` counts towards c_t: the resolution levels halve time
+  log2(c_t / p_t) times.
+* **Factorized convolutions** (``factorized=True``, as in Cosmos' factorized residual blocks): the 3D
+  convolutions of the residual blocks become a 1×3×3 spatial convolution followed by a causal kt×1×1
+  temporal one (12 instead of 27 taps for kt = 3).
 * **Quantiser.** :class:`~unimotion.models.blocks.quantizers.FSQ` with ``fsq_levels`` (default
   [8, 5, 5, 5] = 1000 codes; Cosmos uses [8, 8, 8, 5, 5, 5] = 64,000).
 * **Losses.** L1 plus an optional spatial-gradient L1 (no perceptual network: none is available
@@ -74,6 +84,8 @@ class VideoTokenizerConfig:
     spatial_compression: int = 8  # c_s = patch_size · 2**len(channel_mult)
     temporal_compression: int = 4  # c_t (power of 2, ≤ c_s)
     temporal_kernel: int = 3  # kernel size in time of the causal convolutions
+    temporal_patch: int = 1  # p_t: causal temporal patching (frame 0 alone, then groups of p_t frames)
+    factorized: bool = False  # (2+1)D residual blocks: spatial 1×3×3 then causal temporal kt×1×1
     fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])  # 1000 codes
     norm_groups: int = 8
     w_l1: float = 1.0
@@ -82,7 +94,7 @@ class VideoTokenizerConfig:
     num_frames: int = 17  # nominal clip length (1 + c_t·n)
 
     def __post_init__(self) -> None:
-        for name in ("spatial_compression", "temporal_compression", "patch_size"):
+        for name in ("spatial_compression", "temporal_compression", "patch_size", "temporal_patch"):
             v = getattr(self, name)
             if v < 1 or v & (v - 1):
                 raise ConfigError(f"VideoTokenizerConfig.{name} must be a power of two, got {v}")
@@ -94,9 +106,11 @@ class VideoTokenizerConfig:
                 f"channel_mult needs log2(spatial_compression / patch_size) = {levels} entries, "
                 f"got {len(self.channel_mult)}"
             )
-        if self.temporal_compression > 2**levels:
-            raise ConfigError(f"temporal_compression {self.temporal_compression} needs at least "
-                              f"log2(temporal_compression) resolution levels; there are {levels}")
+        if self.temporal_patch > self.temporal_compression:
+            raise ConfigError("temporal_patch must not exceed temporal_compression")
+        if self.temporal_compression // self.temporal_patch > 2**levels:
+            raise ConfigError(f"temporal_compression {self.temporal_compression} / temporal_patch {self.temporal_patch} "
+                              f"needs at least log2 of that many resolution levels; there are {levels}")
         if any(lv < 2 for lv in self.fsq_levels) or not self.fsq_levels:
             raise ConfigError(f"fsq_levels must be a non-empty list of integers >= 2, got {self.fsq_levels}")
         if self.temporal_kernel < 1 or self.base_channels < 1 or self.num_res_blocks < 0:
@@ -188,13 +202,62 @@ class DepthToSpace(nn.Module):
         return y.view(b, t, -1, h * self.p, w * self.p).transpose(1, 2)
 
 
-class ResBlock3D(nn.Module):
-    def __init__(self, cin: int, cout: int, groups: int, kt: int):
+class TimeToDepth(nn.Module):
+    """Causal temporal patching: (B, C, 1 + p·n, H, W) → (B, C·p, 1 + n, H, W); frame 0 is repeated p − 1
+    times first, so group 0 holds frame 0 alone and group g ≥ 1 holds frames p(g − 1) + 1 … p·g."""
+
+    def __init__(self, p: int):
         super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 1:
+            return x
+        b, c, t, h, w = x.shape
+        x = torch.cat([x[:, :, :1].expand(-1, -1, self.p - 1, -1, -1), x], dim=2)  # (B, C, p(1 + n), H, W)
+        groups = x.shape[2] // self.p
+        return x.view(b, c, groups, self.p, h, w).transpose(2, 3).reshape(b, c * self.p, groups, h, w)
+
+
+class DepthToTime(nn.Module):
+    """Inverse of :class:`TimeToDepth` (the p − 1 leading copies of frame 0 are dropped)."""
+
+    def __init__(self, p: int):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 1:
+            return x
+        b, cp, groups, h, w = x.shape
+        c = cp // self.p
+        y = x.view(b, c, self.p, groups, h, w).transpose(2, 3).reshape(b, c, groups * self.p, h, w)
+        return y[:, :, self.p - 1 :]
+
+
+class FactorizedConv3d(nn.Module):
+    """A 1×3×3 spatial convolution followed by a causal kt×1×1 temporal convolution ((2+1)D)."""
+
+    def __init__(self, cin: int, cout: int, kt: int):
+        super().__init__()
+        self.space = nn.Conv3d(cin, cout, (1, 3, 3), padding=(0, 1, 1))
+        self.time = CausalConv3d(cout, cout, (kt, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.time(self.space(x))
+
+
+class ResBlock3D(nn.Module):
+    def __init__(self, cin: int, cout: int, groups: int, kt: int, factorized: bool = False):
+        super().__init__()
+
+        def conv(a: int, b: int) -> nn.Module:
+            return FactorizedConv3d(a, b, kt) if factorized else CausalConv3d(a, b, (kt, 3, 3))
+
         self.norm1 = FrameGroupNorm(groups, cin)
-        self.conv1 = CausalConv3d(cin, cout, (kt, 3, 3))
+        self.conv1 = conv(cin, cout)
         self.norm2 = FrameGroupNorm(groups, cout)
-        self.conv2 = CausalConv3d(cout, cout, (kt, 3, 3))
+        self.conv2 = conv(cout, cout)
         self.skip = nn.Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -244,38 +307,39 @@ class VideoTokenizer(PretrainedModel):
         super().__init__(config)
         c = config
         n_levels = len(c.channel_mult)
-        n_time = int(math.log2(c.temporal_compression))
+        n_time = int(math.log2(c.temporal_compression // c.temporal_patch))
         time_levels = set(range(n_levels - n_time, n_levels))  # the deepest levels also halve time
         g, kt = c.norm_groups, c.temporal_kernel
         chans = [c.base_channels * m for m in c.channel_mult]
 
-        p = c.patch_size
+        p, pt, fz = c.patch_size, c.temporal_patch, c.factorized
         ch = chans[0] if chans else c.base_channels  # no level at all: patching alone does c_s
-        enc: list[nn.Module] = [SpaceToDepth(p), CausalConv3d(c.in_channels * p * p, ch, (kt, 3, 3))]
+        enc: list[nn.Module] = [SpaceToDepth(p), TimeToDepth(pt), CausalConv3d(c.in_channels * p * p * pt, ch, (kt, 3, 3))]
         for i, out in enumerate(chans):
             for _ in range(c.num_res_blocks):
-                enc.append(ResBlock3D(ch, out, g, kt))
+                enc.append(ResBlock3D(ch, out, g, kt, fz))
                 ch = out
             if ch != out:
                 enc.append(nn.Conv3d(ch, out, 1))
                 ch = out
             enc.append(Downsample(ch, time=i in time_levels))
-        enc += [ResBlock3D(ch, ch, g, kt), FrameGroupNorm(g, ch), nn.SiLU(),
+        enc += [ResBlock3D(ch, ch, g, kt, fz), FrameGroupNorm(g, ch), nn.SiLU(),
                 CausalConv3d(ch, len(c.fsq_levels), (1, 1, 1))]
         self.encoder = nn.Sequential(*enc)
         self.quantizer = FSQ(c.fsq_levels)
 
-        dec: list[nn.Module] = [CausalConv3d(len(c.fsq_levels), ch, (kt, 3, 3)), ResBlock3D(ch, ch, g, kt)]
+        dec: list[nn.Module] = [CausalConv3d(len(c.fsq_levels), ch, (kt, 3, 3)), ResBlock3D(ch, ch, g, kt, fz)]
         for i in reversed(range(n_levels)):
             out = chans[i]
             dec.append(Upsample(ch, time=i in time_levels, kt=kt))
             for _ in range(c.num_res_blocks):
-                dec.append(ResBlock3D(ch, out, g, kt))
+                dec.append(ResBlock3D(ch, out, g, kt, fz))
                 ch = out
             if ch != out:
                 dec.append(nn.Conv3d(ch, out, 1))
                 ch = out
-        dec += [FrameGroupNorm(g, ch), nn.SiLU(), CausalConv3d(ch, c.in_channels * p * p, (kt, 3, 3)), DepthToSpace(p)]
+        dec += [FrameGroupNorm(g, ch), nn.SiLU(), CausalConv3d(ch, c.in_channels * p * p * pt, (kt, 3, 3)),
+                DepthToTime(pt), DepthToSpace(p)]
         self.decoder = nn.Sequential(*dec)
 
     # ------------------------------------------------------------------ interface

@@ -1,0 +1,488 @@
+"""UniMo on BandaiML: V2M motion capture against the true mocap, I2VM video quality and video–motion
+consistency, and the ablations (embeddings, joint vs single-task training, s).
+
+Writes ``docs/results/unimo_bandaiml.{json,md}``. Missing training runs are trained first (each under
+``--lock`` when given), so the one command reproduces the table once the tokenizers exist
+(``benchmarks/unimo_tokenizer_sweep.py`` trains the motion tokenizers, ``unimotion train
+unimo-video-tokenizer --config configs/unimo/video_tokenizer.yaml`` the video tokenizer):
+
+    python benchmarks/unimo_eval.py --lock /work/notes/cpu.lock
+    python benchmarks/unimo_eval.py --limit 8 --ablations ref --out /tmp/unimo_eval   # a quick check
+
+**V2M** (greedy decoding of the motion tokens from all video tokens of a stored test render): errors of
+the decoded SMPL-X motion against the BandaiML SMPL-X fit of the real mocap of the same frames, in the
+clip's canonical frame (module :mod:`unimotion.data.unimo`): MPJPE (pelvis-aligned), PA-MPJPE (per-frame
+Procrustes), W-MPJPE (no alignment), pelvis translation error, global orientation error, and MPJPE against
+the retargeted mocap joints themselves (``new_joints``). Rows: UniMo; the tokenizer's own reconstruction
+of the true motion (the best any token predictor can do); trivial baselines that ignore the video — the
+train-set mean canonical clip (mean pose and mean trajectory per frame index) and the mean pose standing
+still (zero trajectory).
+
+**I2VM** (the first frame of each test render → 16 more frames and the motion of all 17; video and motion
+sampled at temperature ``--temperature`` with top-p ``--top-p``, seed ``--seed``): per-frame FID of frames
+1–16 against the real frames 1–16, on features of the project's keypoint network (its feature maps
+average-pooled to 2×2 cells, 4·C dims); PSNR of the reconstruction path (video tokenizer encode → decode
+of the real clips) and PSNR of the generated frames against the real continuation; video–motion
+consistency: the keypoint network's 2D joints on the generated frames vs the generated motion projected
+with the clip's camera (mean px; ``aligned``: after one 2D scale + translation per clip). Reference rows:
+the real renders with the true motion (the judge's own error), the tokenizer reconstruction, copying the
+first frame, and UniMo's videos scored against the motion of another clip (no correspondence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: name → overrides of configs/unimo/ablation.yaml (one change each; "ref" is the reference).
+ABLATIONS: dict[str, list[str]] = {
+    "ref": [],
+    "uni_emb": ["model.embedding=shared"],
+    "v2m_only": ["model.task_weights={i2vm: 0.0, v2m: 1.0}"],
+    "i2vm_only": ["model.task_weights={i2vm: 1.0, v2m: 0.0}"],
+    "s1": ["motion_tokenizer=../runs/unimo_mt_s1_k512/final"],
+    "s2": ["motion_tokenizer=../runs/unimo_mt_s2_k512/final"],
+}
+ABLATION_NOTES = {
+    "ref": "joint I2VM+V2M, separate embeddings, s=4",
+    "uni_emb": "one shared embedding table and head (uni-emb)",
+    "v2m_only": "V2M only",
+    "i2vm_only": "I2VM only",
+    "s1": "s=1 (17 motion tokens per clip)",
+    "s2": "s=2 (34 motion tokens per clip)",
+}
+V2M_COLUMNS = ["method", "split", "clips", "mpjpe_mm", "pa_mpjpe_mm", "w_mpjpe_mm", "transl_err_mm", "orient_err_deg",
+               "mpjpe_vs_mocap_joints_mm"]
+I2VM_COLUMNS = ["method", "split", "clips", "fid", "psnr_recon_db", "psnr_vs_real_db", "consistency_px",
+                "consistency_aligned_px"]
+ABL_COLUMNS = ["variant", "change", "v2m_mpjpe_mm", "v2m_pa_mpjpe_mm", "v2m_w_mpjpe_mm", "v2m_novel_mpjpe_mm",
+               "i2vm_fid", "i2vm_consistency_px", "train_ce_motion", "train_ce_video", "train_min"]
+
+
+@contextlib.contextmanager
+def file_lock(path: str | None):
+    if not path:
+        yield
+        return
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ci(values: np.ndarray, scale: float = 1.0) -> dict[str, float]:
+    v = np.asarray(values, dtype=np.float64) * scale
+    return {"mean": float(v.mean()), "ci95": float(1.96 * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0}
+
+
+# ------------------------------------------------------------------------------------------ training
+def ensure_trained(name: str, config: str, overrides: list[str], out_dir: Path, lock: str | None) -> Path:
+    """Train ``unimotion train unimo`` with ``overrides`` into ``out_dir`` unless ``final/`` exists."""
+    from unimotion.config import load_config
+    from unimotion.training.recipes import unimo as recipe
+
+    if (out_dir / "final" / "model.safetensors").is_file():
+        return out_dir
+    cfg = load_config(recipe.CONFIG_CLASS, config, [*overrides, f"trainer.out_dir={out_dir}"])
+    with file_lock(lock):
+        print(f"[unimo_eval] training {name} → {out_dir}", flush=True)
+        recipe.run(cfg, argparse.Namespace(resume=True))
+    return out_dir
+
+
+def run_config(out_dir: Path) -> dict:
+    return json.loads((out_dir / "train_summary.json").read_text())
+
+
+# ------------------------------------------------------------------------------------------ data
+class EvalSplit:
+    """The stored test renders of one split with their canonical motion, camera and mocap joints."""
+
+    def __init__(self, root: str, split: str, limit: int = 0):
+        from unimotion.data.unimo import canonical_window, load_clip, load_params, read_ids
+        from unimotion.motion import smplx_params as sp
+
+        ids = read_ids(root, split)
+        self.ids = ids[:limit] if limit > 0 else ids
+        self.split = split
+        clips = [load_clip(root, mid) for mid in self.ids]
+        self.frames = np.stack([c.frames for c in clips])  # (N, 17, 64, 64, 3)
+        self.params = np.stack([c.params for c in clips])  # (N, 17, 79)
+        self.joints = np.stack([c.joints for c in clips])  # (N, 17, 22, 3)
+        self.K = np.stack([c.K for c in clips])
+        self.R = np.stack([c.R for c in clips])
+        self.t = np.stack([c.t for c in clips])
+        mocap = []
+        for c in clips:
+            _, yaw, offset = canonical_window(load_params(root, c.id), c.start, len(c.frames))
+            nj = np.load(Path(root) / "new_joints" / f"{c.id}.npy")[c.start : c.start + len(c.frames)]
+            mocap.append(sp.rigid_transform_points(nj, yaw, offset))
+        self.mocap_joints = np.stack(mocap)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def project(self, joints: np.ndarray) -> np.ndarray:
+        """(N, T, 22, 3) canonical joints → (N, T, 22, 2) pixels with each clip's camera."""
+        from unimotion.data.unimo import project
+
+        return np.stack([project(j, k, r, t) for j, k, r, t in zip(joints, self.K, self.R, self.t, strict=True)])
+
+
+def mean_clip_baselines(root: str, num_frames: int) -> dict[str, np.ndarray]:
+    """Trivial V2M predictions from the train split (canonical clips of the stored renders):
+    ``mean clip`` (per-frame-index mean joints: mean pose + mean trajectory) and ``mean pose, static``
+    (the mean pelvis-relative pose of all frames, pelvis fixed at the mean frame-0 pelvis)."""
+    from unimotion.data.unimo import canonical_window, load_params, load_video, read_ids
+    from unimotion.motion import smplx_params as sp
+
+    joints = []
+    for mid in read_ids(root, "train"):
+        start = int(load_video(root, mid)["start"])
+        joints.append(sp.smplx_forward_kinematics(canonical_window(load_params(root, mid), start, num_frames)[0]))
+    joints = np.stack(joints)  # (N, T, 22, 3)
+    mean_clip = joints.mean(0)
+    rel = (joints - joints[:, :, :1]).reshape(-1, 22, 3).mean(0)
+    static = np.broadcast_to(rel + joints[:, 0, :1].mean(0), mean_clip.shape).copy()
+    return {"mean clip (mean pose + mean trajectory)": mean_clip, "mean pose, static (zero trajectory)": static}
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def v2m_row(method: str, split: EvalSplit, pred_joints: np.ndarray, pred_params: np.ndarray | None) -> dict:
+    from unimotion.data.unimo import joint_errors, motion_errors
+
+    if pred_params is not None:
+        errs = motion_errors(pred_params, split.params)
+    else:
+        errs = joint_errors(pred_joints, split.joints)
+    row = {"table": "v2m", "method": method, "split": split.split, "clips": len(split)}
+    for key, col in (("mpjpe", "mpjpe_mm"), ("pa_mpjpe", "pa_mpjpe_mm"), ("w_mpjpe", "w_mpjpe_mm"),
+                     ("root_err", "transl_err_mm")):
+        row[col] = ci(errs[key], 1000)
+    row["orient_err_deg"] = ci(errs["orient_err_deg"]) if "orient_err_deg" in errs else None
+    row["mpjpe_vs_mocap_joints_mm"] = ci(joint_errors(pred_joints, split.mocap_joints)["mpjpe"], 1000)
+    return row
+
+
+def image_features(keypoints, frames: np.ndarray, batch: int = 256) -> np.ndarray:
+    """(N, H, W, 3) uint8 → (N, 4·C) keypoint-network feature maps average-pooled to 2×2 cells."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(frames), batch):
+            x = torch.from_numpy(np.ascontiguousarray(frames[i : i + batch])).permute(0, 3, 1, 2)
+            f = torch.nn.functional.adaptive_avg_pool2d(keypoints.feature_maps(x), 2)
+            out.append(f.flatten(1).double().numpy())
+    return np.concatenate(out)
+
+
+def consistency(keypoints, frames: np.ndarray, projected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-clip mean px distance between the keypoint network's joints on ``frames`` (N, T, H, W, 3) and
+    ``projected`` (N, T, 22, 2), raw and after one least-squares 2D scale + translation per clip."""
+    n, t = frames.shape[:2]
+    kp = keypoints.predict(frames.reshape(n * t, *frames.shape[2:])).reshape(n, t, -1, 2).astype(np.float64)
+    raw = np.linalg.norm(kp - projected, axis=-1).mean(axis=(1, 2))
+    p = projected.reshape(n, -1, 2)
+    k = kp.reshape(n, -1, 2)
+    pc, kc = p - p.mean(1, keepdims=True), k - k.mean(1, keepdims=True)
+    scale = (pc * kc).sum(axis=(1, 2)) / np.maximum((pc**2).sum(axis=(1, 2)), 1e-9)
+    fitted = scale[:, None, None] * pc + k.mean(1, keepdims=True)
+    aligned = np.linalg.norm(k - fitted, axis=-1).mean(1)
+    return raw, aligned
+
+
+def psnr_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-clip PSNR (dB) of uint8 videos (N, T, H, W, 3)."""
+    mse = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).reshape(len(a), -1).mean(1)
+    return 10 * np.log10(255.0**2 / np.maximum(mse, 1e-12))
+
+
+# ------------------------------------------------------------------------------------------ models
+class Runner:
+    """A trained UniMo (tokenizers + AR model) applied to an :class:`EvalSplit`."""
+
+    def __init__(self, vt, mt, model, batch_size: int = 32):
+        self.vt, self.mt, self.model, self.batch_size = vt, mt, model.eval(), batch_size
+
+    def video_codes(self, split: EvalSplit) -> torch.Tensor:
+        from unimotion.data.unimo import tokenize_videos
+
+        return torch.from_numpy(tokenize_videos(self.vt, split.frames))
+
+    def v2m(self, codes: torch.Tensor, num_frames: int) -> np.ndarray:
+        out = []
+        for i in range(0, len(codes), self.batch_size):
+            gen = self.model.generate("v2m", codes[i : i + self.batch_size])
+            out.append(self.mt.decode(gen.motion_codes).double().numpy()[:, :num_frames])
+        return np.concatenate(out)
+
+    def i2vm(self, codes: torch.Tensor, temperature: float, top_p: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        from unimotion.models.unimo import SamplingConfig
+        from unimotion.models.unimo.video_tokenizer import to_uint8
+
+        g = torch.Generator().manual_seed(seed)
+        sc = SamplingConfig(temperature=temperature, top_p=top_p)
+        frames, params = [], []
+        for i in range(0, len(codes), self.batch_size):
+            first = codes[i : i + self.batch_size, :1]
+            gen = self.model.generate("i2vm", first, num_latent_frames=codes.shape[1], video_sampling=sc,
+                                      motion_sampling=sc, generator=g)
+            video = to_uint8(self.vt.decode(gen.video_codes))  # (B, T, 3, H, W)
+            frames.append(video.permute(0, 1, 3, 4, 2).numpy())
+            params.append(self.mt.decode(gen.motion_codes).double().numpy()[:, : video.shape[1]])
+        return np.concatenate(frames), np.concatenate(params)
+
+
+def load_runner(run_dir: Path, recipe_cfg: dict) -> Runner:
+    from unimotion.models.unimo import MotionTokenizer, UniMoModel, VideoTokenizer
+
+    model = UniMoModel.from_pretrained(run_dir / "final")
+    mt = MotionTokenizer.from_pretrained(recipe_cfg["motion_tokenizer"])
+    vt = VideoTokenizer.from_pretrained(recipe_cfg["video_tokenizer"])
+    return Runner(vt, mt, model)
+
+
+# ------------------------------------------------------------------------------------------ main
+def evaluate_model(runner: Runner, split: EvalSplit, name: str, keypoints, args, i2vm: bool = True,
+                   real_features: np.ndarray | None = None) -> tuple[list[dict], dict]:
+    """V2M and I2VM rows of one model on one split (+ raw arrays for reference rows)."""
+    from unimotion.evaluation.metrics import frechet_distance
+    from unimotion.motion import smplx_params as sp
+
+    rows, extra = [], {}
+    codes = runner.video_codes(split)
+    t0 = time.time()
+    params = runner.v2m(codes, split.frames.shape[1])
+    rows.append({**v2m_row(name, split, sp.smplx_forward_kinematics(params), params),
+                 "seconds": round(time.time() - t0, 1)})
+    if i2vm:
+        t0 = time.time()
+        frames, gparams = runner.i2vm(codes, args.temperature, args.top_p, args.seed)
+        gjoints = sp.smplx_forward_kinematics(gparams)
+        row = {"table": "i2vm", "method": name, "split": split.split, "clips": len(split),
+               "psnr_vs_real_db": ci(psnr_np(frames[:, 1:], split.frames[:, 1:])), "psnr_recon_db": None}
+        if keypoints is not None:
+            feats = image_features(keypoints, frames[:, 1:].reshape(-1, *frames.shape[2:]))
+            row["fid"] = frechet_distance(real_features, feats)
+            raw, aligned = consistency(keypoints, frames, split.project(gjoints))
+            row["consistency_px"], row["consistency_aligned_px"] = ci(raw), ci(aligned)
+            extra["frames"], extra["joints"] = frames, gjoints
+        row["seconds"] = round(time.time() - t0, 1)
+        rows.append(row)
+    return rows, extra
+
+
+def reference_rows(split: EvalSplit, main: Runner, keypoints, real_features, generated: dict,
+                   baselines: dict[str, np.ndarray]) -> list[dict]:
+    """V2M baselines and the tokenizer ceiling; I2VM reference rows."""
+    from unimotion.data.unimo import tokenize_motion
+    from unimotion.evaluation.metrics import frechet_distance
+    from unimotion.models.unimo.video_tokenizer import to_uint8
+    from unimotion.motion import smplx_params as sp
+
+    rows = []
+    codes = torch.from_numpy(tokenize_motion(main.mt, split.params))
+    recon = main.mt.decode(codes).double().numpy()[:, : split.params.shape[1]]
+    rows.append(v2m_row("motion tokenizer reconstruction of the true motion (ceiling)", split,
+                        sp.smplx_forward_kinematics(recon), recon))
+    for name, clip in baselines.items():
+        pred = np.broadcast_to(clip, split.joints.shape)
+        rows.append(v2m_row(f"baseline: {name}", split, pred, None))
+    # I2VM references
+    with torch.no_grad():
+        vcodes = main.video_codes(split)
+        recon_frames = np.concatenate([to_uint8(main.vt.decode(vcodes[i : i + 32])).permute(0, 1, 3, 4, 2).numpy()
+                                       for i in range(0, len(vcodes), 32)])
+    psnr_recon = ci(psnr_np(recon_frames, split.frames))
+    copy = np.repeat(split.frames[:, :1], split.frames.shape[1], axis=1)
+    refs = [("real renders + true motion (judge's own error)", split.frames, split.joints),
+            ("video tokenizer reconstruction + true motion", recon_frames, split.joints),
+            ("baseline: copy the first frame + true motion", copy, split.joints)]
+    for name, frames, joints in refs:
+        row = {"table": "i2vm", "method": name, "split": split.split, "clips": len(split),
+               "psnr_recon_db": psnr_recon if "reconstruction" in name else None,
+               "psnr_vs_real_db": ci(psnr_np(frames[:, 1:], split.frames[:, 1:])) if "real renders" not in name else None}
+        if keypoints is not None:
+            if "real renders" not in name:
+                row["fid"] = frechet_distance(real_features, image_features(keypoints, frames[:, 1:].reshape(-1, *frames.shape[2:])))
+            raw, aligned = consistency(keypoints, frames, split.project(joints))
+            row["consistency_px"], row["consistency_aligned_px"] = ci(raw), ci(aligned)
+        rows.append(row)
+    if keypoints is not None and "frames" in generated:
+        shift = np.roll(np.arange(len(split)), 1)
+        raw, aligned = consistency(keypoints, generated["frames"], split.project(generated["joints"][shift]))
+        rows.append({"table": "i2vm", "method": "UniMo video vs the motion of another clip (no correspondence)",
+                     "split": split.split, "clips": len(split), "consistency_px": ci(raw),
+                     "consistency_aligned_px": ci(aligned)})
+    return rows
+
+
+def fmt_table(rows: list[dict], columns: list[str]) -> str:
+    from unimotion.evaluation.reports import markdown_table
+
+    return markdown_table(rows, columns, digits=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="../data/bandaiml")
+    parser.add_argument("--main-config", default="configs/unimo/unimo.yaml")
+    parser.add_argument("--main-run", default="../runs/unimo_main")
+    parser.add_argument("--ablation-config", default="configs/unimo/ablation.yaml")
+    parser.add_argument("--ablation-root", default="../runs")
+    parser.add_argument("--ablations", nargs="*", default=list(ABLATIONS), choices=list(ABLATIONS))
+    parser.add_argument("--ablation-i2vm-split", default="test", help="split of the ablations' I2VM metrics")
+    parser.add_argument("--keypoints", default="checkpoints/keypoints_bandaiml")
+    parser.add_argument("--splits", nargs="+", default=["test", "test_novel"])
+    parser.add_argument("--limit", type=int, default=0, help="clips per split (0 = all)")
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--top-p", type=float, default=0.9)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="extra override for every training run (e.g. trainer.max_steps=2 for a check)")
+    parser.add_argument("--lock", default=None, help="file to flock around each training run")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="docs/results/unimo_bandaiml")
+    args = parser.parse_args(argv)
+    from unimotion.utils.logging import setup_logging
+
+    setup_logging(0)
+    os.chdir(REPO)  # the recipes' relative paths (../data, ../runs) are relative to the repository
+    torch.set_num_threads(args.threads)
+    started = time.time()
+
+    from unimotion.evaluation.reports import render_markdown, results_meta, write_results
+    from unimotion.models.modeling_utils import load_pretrained
+    from unimotion.utils.io import write_text
+
+    main_dir = ensure_trained("main", args.main_config, args.overrides, Path(args.main_run), args.lock)
+    abl_dirs = {name: ensure_trained(name, args.ablation_config, [*ABLATIONS[name], *args.overrides],
+                                     Path(args.ablation_root) / f"unimo_ablation_{name}", args.lock)
+                for name in args.ablations}
+    keypoints = None
+    if Path(args.keypoints).is_dir():
+        keypoints = load_pretrained(args.keypoints).eval()
+    else:
+        print(f"[unimo_eval] no keypoint network at {args.keypoints}: FID and consistency are skipped", flush=True)
+
+    main_cfg = run_config(main_dir)["config"]
+    main_runner = load_runner(main_dir, main_cfg)
+    rows: list[dict] = []
+    ablation_raw: dict[str, dict] = {name: {} for name in args.ablations}
+    baselines = mean_clip_baselines(args.data, main_runner.model.config.geometry().num_frames)
+    for split_name in args.splits:
+        split = EvalSplit(args.data, split_name, args.limit)
+        real_features = None
+        if keypoints is not None:
+            real_features = image_features(keypoints, split.frames[:, 1:].reshape(-1, *split.frames.shape[2:]))
+        model_rows, generated = evaluate_model(main_runner, split, "UniMo (joint I2VM + V2M)", keypoints, args,
+                                               real_features=real_features)
+        rows += model_rows
+        rows += reference_rows(split, main_runner, keypoints, real_features, generated, baselines)
+        for name, run_dir in abl_dirs.items():
+            runner = load_runner(run_dir, run_config(run_dir)["config"])
+            do_i2vm = split_name == args.ablation_i2vm_split and name != "v2m_only"
+            arows, _ = evaluate_model(runner, split, f"ablation {name}", keypoints, args, i2vm=do_i2vm,
+                                      real_features=real_features)
+            for r in arows:
+                ablation_raw[name][(r["table"], split_name)] = r
+    # ablation summary rows
+    abl_rows = []
+    for name, run_dir in abl_dirs.items():
+        summary = run_config(run_dir)
+        got = ablation_raw[name]
+        v2m = got.get(("v2m", args.splits[0]), {})
+        novel = got.get(("v2m", args.splits[-1]), {}) if len(args.splits) > 1 else {}
+        i2vm = got.get(("i2vm", args.ablation_i2vm_split), {})
+        abl_rows.append({
+            "table": "ablation", "variant": name, "change": ABLATION_NOTES[name],
+            "v2m_mpjpe_mm": v2m.get("mpjpe_mm"), "v2m_pa_mpjpe_mm": v2m.get("pa_mpjpe_mm"),
+            "v2m_w_mpjpe_mm": v2m.get("w_mpjpe_mm"), "v2m_novel_mpjpe_mm": novel.get("mpjpe_mm"),
+            "i2vm_fid": i2vm.get("fid"), "i2vm_consistency_px": i2vm.get("consistency_px"),
+            "train_ce_motion": summary["last_logged"].get("ce_motion"),
+            "train_ce_video": summary["last_logged"].get("ce_video"),
+            "train_min": round(summary["wall_seconds_this_run"] / 60, 1),
+            "raw": {f"{k[0]}/{k[1]}": v for k, v in got.items()},
+        })
+    rows += abl_rows
+
+    ms, ab = run_config(main_dir), (run_config(next(iter(abl_dirs.values()))) if abl_dirs else None)
+
+    def budget_of(s: dict) -> str:
+        t = s["config"]["trainer"]
+        return (f"{s['steps']} steps × batch {t['batch_size']} ({s['samples_this_run']} sequences), "
+                f"{s['wall_seconds_this_run'] / 60:.1f} min on {s['config']['threads']} CPU thread(s), "
+                f"{s['total_parameters']:,} parameters")
+
+    budget = {"main": budget_of(ms), "ablations (each)": budget_of(ab) if ab else None,
+              "evaluation_min": None}
+    command = " ".join(["python", "benchmarks/unimo_eval.py", *(sys.argv[1:] if argv is None else argv)])
+    budget["evaluation_min"] = round((time.time() - started) / 60, 1)
+    meta = results_meta(budget=budget, command=command, main_config=main_cfg, sampling={
+        "i2vm": {"temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}, "v2m": "greedy"},
+        keypoints=args.keypoints if keypoints is not None else None, limit=args.limit)
+    v2m_rows = [r for r in rows if r["table"] == "v2m"]
+    i2vm_rows = [r for r in rows if r["table"] == "i2vm"]
+    notes = "\n".join([
+        "Rows above: **V2M** (motion capture) on the stored test renders, errors against the BandaiML SMPL-X fit "
+        "of the real mocap (mean ± 95% CI over clips; last column: against the retargeted mocap joints).",
+        "",
+        "## I2VM: video quality and video–motion consistency",
+        "",
+        fmt_table(i2vm_rows, I2VM_COLUMNS) if i2vm_rows else "_not evaluated_",
+        "## Ablations (equal smaller budget; V2M on "
+        f"{args.splits[0]}{' and ' + args.splits[-1] if len(args.splits) > 1 else ''}, I2VM on {args.ablation_i2vm_split})",
+        "",
+        fmt_table(abl_rows, ABL_COLUMNS) if abl_rows else "_not run_",
+        NOTES,
+    ])
+    title = "UniMo on BandaiML: V2M, I2VM and ablations"
+    _, md_path = write_results(args.out, rows, meta, title, columns=V2M_COLUMNS, notes=notes, digits=2)
+    # the markdown's first table shows the V2M rows only (the JSON holds every row, tagged by "table")
+    write_text(md_path, render_markdown({"meta": {**meta, "columns": V2M_COLUMNS}, "rows": v2m_rows}, title, notes, 2))
+    print(md_path.read_text())
+    return 0
+
+
+NOTES = """
+**Ground truth.** Unlike the paper, whose V2M ground truth was a GVHMR pseudo-label (circular, R2), the
+reference here is the real motion capture: BandaiML's SMPL-X fit of the Bandai Namco mocap, which is also
+what the renders show; `mpjpe_vs_mocap_joints_mm` compares with the retargeted mocap joints themselves
+(they differ from the SMPL-X fit by its few-cm fitting error at the hips and collars). Errors are in each
+clip's canonical frame (pelvis above the origin and facing +Z at frame 0): W-MPJPE includes the trajectory
+and the global orientation relative to the first frame, not an absolute world position.
+
+**Metrics.** MPJPE: pelvis-aligned; PA-MPJPE: per-frame Procrustes (similarity) alignment; W-MPJPE: no
+alignment; transl: pelvis position error; orient: geodesic error of the pelvis orientation. FID: Fréchet
+distance of per-frame features (the project's keypoint network `checkpoints/keypoints_bandaiml`, feature maps
+average-pooled to 2×2 cells) of frames 1–16, generated vs real, same split. PSNR recon: the video tokenizer's
+encode → decode of the real clips; PSNR vs real: generated frames 1–16 against the real continuation (a
+sample, not a reconstruction, so low values are expected). Consistency: the keypoint network's 2D joints on
+the video vs the motion projected with the clip's camera (canonical frame), mean px over joints and frames;
+aligned: after one 2D scale + translation per clip (removes a global mismatch of the first pose/placement).
+
+**Caveats.** Models, data and training budgets are CPU-sized (64×64 renders, a few M parameters, minutes of
+training; see Budget); the numbers say what this reimplementation does at that scale, not what the paper's
+Cosmos-initialised model does. The ablations use a smaller model and budget than the main model and one seed
+each, so differences of a few mm are within noise.
+"""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

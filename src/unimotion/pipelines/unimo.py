@@ -1,0 +1,258 @@
+"""UniMoPipeline: motion capture from video (V2M) and image animation (I2VM) with a trained UniMo.
+
+A pipeline directory holds the three checkpoints of the two-stage system plus a small manifest::
+
+    PATH/video_tokenizer/     VideoTokenizer (causal FSQ)          save_pretrained directory
+    PATH/motion_tokenizer/    MotionTokenizer (SMPL-X VQ-VAE)      save_pretrained directory
+    PATH/unimo/               UniMoModel (the AR transformer)      save_pretrained directory
+    PATH/pipeline.json        {"pipeline": "unimo", "fps", "image_size", "clip_frames"}
+    PATH/NOTICE               attribution of the training data (copied from the AR model)
+
+    pipe = UniMoPipeline.from_pretrained("checkpoints/unimo_bandaiml")
+    cap = pipe.capture(frames)          # (T, H, W, 3) uint8 → cap.params (T, 79), cap.joints (T, 22, 3)
+    gen = pipe.animate(image, seed=0)   # (H, W, 3) uint8 → gen.frames (17, 64, 64, 3), gen.params, gen.joints
+
+**Frames.** Inputs of any size are centre-cropped to the model's aspect ratio and resized (bilinear) to
+its frame size (64×64 for the BandaiML model); outputs are at that size. The model was trained on
+stick-figure renders (BandaiML), so real camera footage is far outside its training distribution.
+
+**Capture of long clips.** UniMo works on clips of ``clip_frames`` = 1 + c_t·(K − 1) frames (17). A longer
+video is cut into clips that share one frame (0–16, 16–32, …; the last one padded by repeating its last
+frame); each clip's motion comes out in its own canonical frame (pelvis above the origin, facing +Z at the
+clip's first frame), so clip c is moved rigidly (turn about the vertical + ground translation) to continue
+the motion at the shared frame (same heading and pelvis ground position), then the shared frame is dropped.
+The result is in the canonical frame of the video's first frame, at the model's frame rate (``fps``): the
+decoded motion of the first clip (which the model puts close to, not exactly at, its canonical pose) is
+re-canonicalized so that frame 0 is exactly above the origin facing +Z; the same holds for ``animate``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError, InputError
+from ..motion import smplx_params as sp
+from ..utils.io import atomic_dir, write_text
+
+SUBDIRS = ("video_tokenizer", "motion_tokenizer", "unimo")
+MANIFEST = "pipeline.json"
+
+
+@dataclass
+class CaptureOutput:
+    """Motion captured from a video."""
+
+    params: np.ndarray  # (T, 79) SMPL-X body parameters (canonical frame of the first frame)
+    joints: np.ndarray  # (T, 22, 3) FK of ``params`` (metres, Y up)
+    fps: float  # frame rate of the motion (the model's)
+    frames: np.ndarray  # (T, h, w, 3) uint8: the frames as the model saw them (resized)
+
+
+@dataclass
+class AnimateOutput:
+    """A video and its motion generated from one image."""
+
+    frames: np.ndarray  # (T, h, w, 3) uint8 generated video (frame 0 = the decoded input image)
+    params: np.ndarray  # (T, 79) SMPL-X parameters (canonical frame of frame 0)
+    joints: np.ndarray  # (T, 22, 3)
+    fps: float
+    video_codes: np.ndarray  # (K, h', w') generated video token ids
+    motion_codes: np.ndarray  # (N,) generated motion token ids
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Centre-crop (T, H, W, 3) uint8 frames to the aspect ratio of ``size`` = (h, w), then resize (bilinear)."""
+    from PIL import Image
+
+    h, w = size
+    t, fh, fw, _ = frames.shape
+    if (fh, fw) == (h, w):
+        return frames
+    if fh * w > fw * h:  # too tall: crop rows
+        ch, cw = int(round(fw * h / w)), fw
+    else:
+        ch, cw = fh, int(round(fh * w / h))
+    top, left = (fh - ch) // 2, (fw - cw) // 2
+    crop = frames[:, top : top + ch, left : left + cw]
+    return np.stack([np.asarray(Image.fromarray(f).resize((w, h), Image.BILINEAR)) for f in crop])
+
+
+def check_frames(frames: Any, name: str = "frames") -> np.ndarray:
+    """(T, H, W, 3) uint8 (or float in [0, 1]) → uint8 array; raises InputError naming the problem."""
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().cpu().numpy()
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or min(frames.shape[:3]) < 1:
+        raise InputError(f"{name} must be a non-empty (T, H, W, 3) array, got shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        if not np.issubdtype(frames.dtype, np.floating):
+            raise InputError(f"{name} must be uint8 or float in [0, 1], got dtype {frames.dtype}")
+        if not np.isfinite(frames).all():
+            raise InputError(f"{name} contain NaN or Inf")
+        frames = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+    return frames
+
+
+def chain_clips(clips: list[np.ndarray], body_model: sp.SMPLXBodyModel | None = None) -> np.ndarray:
+    """Join canonical clips (each (L, 79)) that share their boundary frame (module docstring) → (T, 79)."""
+    out = np.asarray(clips[0], dtype=np.float64)
+    bm = sp.get_body_model(body_model)
+    for clip in clips[1:]:
+        clip = np.asarray(clip, dtype=np.float64)
+        prev, first = sp.unpack_params(out[-1]), sp.unpack_params(clip[0])
+        yaw = float(sp.heading_angle(prev.global_orient) - sp.heading_angle(first.global_orient))
+        target = bm.rest_joints(prev.betas)[0] + prev.transl  # pelvis of the shared frame
+        moved = sp.rigid_transform_points(bm.rest_joints(first.betas)[0] + first.transl, yaw, np.zeros(3))
+        offset = np.array([target[0] - moved[0], 0.0, target[2] - moved[2]])
+        out = np.concatenate([out, sp.rigid_transform_params(clip, yaw, offset, bm)[1:]], axis=0)
+    return out
+
+
+class UniMoPipeline:
+    """The two tokenizers and the AR model together (module docstring)."""
+
+    def __init__(self, video_tokenizer: Any, motion_tokenizer: Any, model: Any):
+        c = model.config
+        mc = motion_tokenizer.config
+        problems = []
+        if c.video_vocab_size != video_tokenizer.num_codes:
+            problems.append(f"video vocabulary {c.video_vocab_size} ≠ tokenizer codes {video_tokenizer.num_codes}")
+        if c.temporal_compression != video_tokenizer.temporal_compression:
+            problems.append(f"temporal compression {c.temporal_compression} ≠ {video_tokenizer.temporal_compression}")
+        if (c.motion_vocab_size, c.motion_tokens_per_step, c.motion_frames_per_step) != (
+                mc.codebook_size, mc.expansion, mc.frames_per_step):
+            problems.append(f"motion tokens (K={c.motion_vocab_size}, s={c.motion_tokens_per_step}, "
+                            f"r={c.motion_frames_per_step}) ≠ tokenizer (K={mc.codebook_size}, s={mc.expansion}, "
+                            f"r={mc.frames_per_step})")
+        if problems:
+            raise CheckpointError("the UniMo model does not match its tokenizers: " + "; ".join(problems))
+        self.video_tokenizer, self.motion_tokenizer, self.model = video_tokenizer, motion_tokenizer, model
+        gh, gw = c.video_grid
+        cs = video_tokenizer.spatial_compression
+        self.image_size: tuple[int, int] = (gh * cs, gw * cs)
+        self.clip_frames: int = c.geometry().num_frames
+        self.fps: float = float(mc.fps)
+
+    # ------------------------------------------------------------------ save / load
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> UniMoPipeline:
+        """Open a pipeline directory (module docstring)."""
+        from ..models.unimo import MotionTokenizer, UniMoModel, VideoTokenizer
+
+        path = Path(path)
+        if not path.is_dir():
+            raise CheckpointError(f"UniMo pipeline directory {path} does not exist")
+        missing = [d for d in SUBDIRS if not (path / d).is_dir()]
+        if missing:
+            raise CheckpointError(f"{path} is not a UniMo pipeline directory: missing {', '.join(missing)}/")
+        return cls(VideoTokenizer.from_pretrained(path / "video_tokenizer", device),
+                   MotionTokenizer.from_pretrained(path / "motion_tokenizer", device),
+                   UniMoModel.from_pretrained(path / "unimo", device))
+
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write the pipeline directory atomically. ``dtype`` (e.g. torch.float16) stores the AR model's
+        weights in that type to save space (they are loaded back into float32)."""
+        path = Path(path)
+        with atomic_dir(path) as tmp:
+            self.video_tokenizer.save_pretrained(tmp / "video_tokenizer")
+            self.motion_tokenizer.save_pretrained(tmp / "motion_tokenizer")
+            if dtype is None:
+                self.model.save_pretrained(tmp / "unimo")
+            else:
+                original = next(self.model.parameters()).dtype
+                try:
+                    self.model.to(dtype).save_pretrained(tmp / "unimo")
+                finally:
+                    self.model.to(original)
+            manifest = {"pipeline": "unimo", "fps": self.fps, "image_size": list(self.image_size),
+                        "clip_frames": self.clip_frames, "components": list(SUBDIRS)}
+            write_text(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+            if getattr(self.model, "notice", None):
+                write_text(tmp / "NOTICE", self.model.notice)
+        return path
+
+    def to(self, device: str | torch.device) -> UniMoPipeline:
+        for m in (self.video_tokenizer, self.motion_tokenizer, self.model):
+            m.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    # ------------------------------------------------------------------ helpers
+    def _prepare(self, frames: Any, name: str) -> np.ndarray:
+        return resize_frames(check_frames(frames, name), self.image_size)
+
+    def _decode_motion(self, codes: torch.Tensor, num_frames: int) -> np.ndarray:
+        """(B, N) motion codes → (B, num_frames, 79) float64 parameters."""
+        params = self.motion_tokenizer.decode(codes.to(self.motion_tokenizer.device)).cpu().double().numpy()
+        return params[:, :num_frames]
+
+    # ------------------------------------------------------------------ tasks
+    @torch.no_grad()
+    def capture(self, frames: Any, batch_size: int = 16) -> CaptureOutput:
+        """Motion capture (V2M, greedy) of a video: (T, H, W, 3) uint8 frames at the model's frame rate."""
+        from ..models.unimo.video_tokenizer import to_model_range
+
+        video = self._prepare(frames, "frames")
+        t, length = len(video), self.clip_frames
+        step = length - 1
+        starts = list(range(0, max(1, t - 1), step)) if t > 1 else [0]
+        clips = []
+        for s in starts:
+            clip = video[s : s + length]
+            if len(clip) < length:
+                clip = np.concatenate([clip, np.repeat(clip[-1:], length - len(clip), axis=0)])
+            clips.append(clip)
+        motions = []
+        for i in range(0, len(clips), batch_size):
+            batch = torch.from_numpy(np.stack(clips[i : i + batch_size]).transpose(0, 1, 4, 2, 3).copy())
+            codes = self.video_tokenizer.encode(to_model_range(batch).to(self.video_tokenizer.device))
+            gen = self.model.generate("v2m", codes.to(self.device))
+            motions.extend(self._decode_motion(gen.motion_codes, length))
+        bm = self.motion_tokenizer.body_model()
+        motions[0] = sp.canonicalize_params(motions[0], 0, bm)[0]  # exactly canonical (the model's is close)
+        params = chain_clips(motions, bm)[:t]
+        joints = sp.smplx_forward_kinematics(params, self.motion_tokenizer.body_model())
+        return CaptureOutput(params=params, joints=joints, fps=self.fps, frames=video)
+
+    @torch.no_grad()
+    def animate(self, image: Any, seed: int = 0, num_latent_frames: int | None = None, temperature: float = 1.0,
+                top_p: float = 0.9, motion_temperature: float | None = None, motion_top_p: float | None = None
+                ) -> AnimateOutput:
+        """Image → video + motion (I2VM): ``image`` (H, W, 3) uint8; ``num_latent_frames`` K (default the
+        training clip's, 17 frames); sampling with temperature / top-p (motion: same unless given)."""
+        from ..models.unimo import SamplingConfig
+        from ..models.unimo.video_tokenizer import to_model_range, to_uint8
+
+        if isinstance(image, torch.Tensor):
+            image = image.detach().cpu().numpy()
+        image = np.asarray(image)
+        if image.ndim != 3:
+            raise InputError(f"image must be (H, W, 3), got shape {image.shape}")
+        frame = self._prepare(image[None], "image")
+        if num_latent_frames is not None and num_latent_frames < 1:
+            raise InputError(f"num_latent_frames must be >= 1, got {num_latent_frames}")
+        video = torch.from_numpy(frame.transpose(0, 3, 1, 2).copy())[None]  # (1, 1, 3, h, w)
+        first = self.video_tokenizer.encode(to_model_range(video).to(self.video_tokenizer.device))
+        g = torch.Generator(device="cpu").manual_seed(int(seed))
+        vs = SamplingConfig(temperature=temperature, top_p=top_p)
+        ms = SamplingConfig(temperature=temperature if motion_temperature is None else motion_temperature,
+                            top_p=top_p if motion_top_p is None else motion_top_p)
+        gen = self.model.generate("i2vm", first.to(self.device), num_latent_frames=num_latent_frames,
+                                  video_sampling=vs, motion_sampling=ms, generator=g)
+        frames = to_uint8(self.video_tokenizer.decode(gen.video_codes.to(self.video_tokenizer.device)))[0]
+        frames = frames.permute(0, 2, 3, 1).cpu().numpy()
+        params = sp.canonicalize_params(self._decode_motion(gen.motion_codes, len(frames))[0], 0,
+                                        self.motion_tokenizer.body_model())[0]
+        joints = sp.smplx_forward_kinematics(params, self.motion_tokenizer.body_model())
+        return AnimateOutput(frames=frames, params=params, joints=joints, fps=self.fps,
+                             video_codes=gen.video_codes[0].cpu().numpy(), motion_codes=gen.motion_codes[0].cpu().numpy())

@@ -1,0 +1,143 @@
+"""``unimotion train unimo-video-tokenizer``: UniMo's causal FSQ video tokenizer on BandaiML renders.
+
+Data: the rendered 17-frame clips of ``renders/videos`` (the SMPL-X body, one seeded camera and
+appearance per clip); training items are random sub-clips of ``data.train_frames`` = 1 + c_t·n frames
+(the tokenizer is causal and convolutional, so shorter clips train the same weights at lower cost, and
+every frame gets to be the "first frame", i.e. the image I2VM starts from) with random horizontal flips.
+After training, the reconstruction PSNR of the whole clips of ``data.eval_splits`` is written to
+``<out_dir>/recon_<split>.json`` (:func:`video_reconstruction_metrics`).
+
+    unimotion train unimo-video-tokenizer --config configs/unimo/video_tokenizer.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ...models.unimo.video_tokenizer import VideoTokenizerConfig
+from ..trainer import OptimConfig, TrainerConfig
+
+if TYPE_CHECKING:
+    from ...models.unimo.video_tokenizer import VideoTokenizer
+
+HELP = "train UniMo's causal 3D-conv FSQ video tokenizer on BandaiML renders"
+
+
+@dataclass
+class VideoTokenizerDataConfig:
+    """Where the renders are and how they are cut.
+
+    Attributes:
+        root: BandaiML folder (``renders/videos`` and split files).
+        train_split: split the tokenizer trains on.
+        train_frames: frames per training item (1 + c_t·n; 17 = whole clips).
+        flip: random horizontal flips.
+        preload: read every training clip into memory first (~210 kB per clip).
+        eval_splits: splits whose clips are reconstructed after training; empty = none.
+        eval_limit: at most this many clips per evaluated split (0 = all).
+        max_train_motions: use only the first N training clips (0 = all; tests).
+    """
+
+    root: str = "../data/bandaiml"
+    train_split: str = "train"
+    train_frames: int = 9
+    flip: bool = True
+    preload: bool = False
+    eval_splits: list[str] = field(default_factory=lambda: ["val"])
+    eval_limit: int = 0
+    max_train_motions: int = 0
+
+
+@dataclass
+class VideoTokenizerRecipeConfig:
+    """The full recipe: data, model, trainer; ``export_dir`` receives the final model (+ NOTICE)."""
+
+    data: VideoTokenizerDataConfig = field(default_factory=VideoTokenizerDataConfig)
+    model: VideoTokenizerConfig = field(default_factory=lambda: VideoTokenizerConfig(
+        base_channels=64, channel_mult=[1], num_res_blocks=2, patch_size=4, temporal_patch=2, factorized=True,
+        w_grad=0.5))
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(
+            out_dir="../runs/unimo_video_tokenizer", max_steps=900, batch_size=16, log_every=50, save_every=300,
+            device="cpu", optim=OptimConfig(lr=1e-3, warmup_steps=30, schedule="cosine", min_lr_ratio=0.05),
+        )
+    )
+    export_dir: str = ""
+    threads: int = 1  # torch.set_num_threads (1: two OpenMP threads stall each other on the shared 2-core CPU)
+
+
+CONFIG_CLASS = VideoTokenizerRecipeConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in trainer.out_dir")
+
+
+def video_reconstruction_metrics(model: VideoTokenizer, root: str, split: str, limit: int = 0,
+                                 batch_size: int = 32) -> dict[str, Any]:
+    """Reconstruction of the stored clips of ``split``: ``psnr_db`` (whole clips, mean over clips),
+    ``psnr_first_frame_db`` (frame 0 tokenized alone: the image path of I2VM), ``l1``, and FSQ code usage
+    (``codes_used`` of ``num_codes``, ``perplexity``)."""
+    import torch
+
+    from ...data.unimo import VideoClipDataset
+    from ...models.unimo.motion_tokenizer import CodebookUsage
+    from ...models.unimo.video_tokenizer import psnr, to_model_range
+
+    data = VideoClipDataset(root, split, random_crop=False, limit=limit)
+    usage = CodebookUsage(model.num_codes)
+    psnrs, first, l1 = [], [], []
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(data), batch_size):
+            video = to_model_range(torch.stack([data[j]["video"] for j in range(i, min(len(data), i + batch_size))]))
+            codes = model.encode(video)
+            usage.update(codes)
+            recon = model.decode(codes).clamp(-1, 1)
+            psnrs.append(psnr(recon, video))
+            l1.append((recon - video).abs().flatten(1).mean(1))
+            image = model.decode(model.encode(video[:, :1])).clamp(-1, 1)
+            first.append(psnr(image, video[:, :1]))
+    u = usage.summary()
+    return {"clips": len(data), "psnr_db": float(torch.cat(psnrs).mean()),
+            "psnr_first_frame_db": float(torch.cat(first).mean()), "l1": float(torch.cat(l1).mean()),
+            "codes_used": int(u["used"]), "num_codes": model.num_codes, "perplexity": u["perplexity"]}
+
+
+def run(config: VideoTokenizerRecipeConfig, args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from ...data.unimo import VideoClipDataset
+    from ...errors import ConfigError
+    from ...models.unimo.video_tokenizer import VideoTokenizer
+    from ...notices import BANDAI_NOTICE
+    from ...utils.io import write_json
+    from ...utils.logging import get_logger
+    from ..trainer import Trainer
+
+    log = get_logger(__name__)
+    torch.set_num_threads(max(1, config.threads))
+    d, m = config.data, config.model
+    if d.train_frames < 1 or (d.train_frames - 1) % m.temporal_compression:
+        raise ConfigError(f"data.train_frames must be 1 + {m.temporal_compression}·n, got {d.train_frames}")
+    train = VideoClipDataset(d.root, d.train_split, num_frames=d.train_frames, random_crop=True, flip=d.flip,
+                             seed=config.trainer.seed, preload=d.preload, limit=d.max_train_motions)
+    model = VideoTokenizer(m)
+    model.notice = BANDAI_NOTICE
+    log.info("unimo video tokenizer: %d training clips (%d-frame crops), %s parameters, %d codes", len(train),
+             d.train_frames, f"{model.num_parameters():,}", model.num_codes)
+    trainer = Trainer(model, config.trainer, train, run_config=config)
+    trainer.fit(resume=bool(getattr(args, "resume", False)))
+    model.eval()
+    for split in d.eval_splits:
+        result = video_reconstruction_metrics(model, d.root, split, d.eval_limit)
+        write_json(f"{config.trainer.out_dir}/recon_{split}.json", result)
+        log.info("video reconstruction on %s: %s", split, json.dumps(result))
+    if config.export_dir:
+        model.save_pretrained(config.export_dir)
+        log.info("exported %s", config.export_dir)
+    return 0
