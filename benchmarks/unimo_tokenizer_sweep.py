@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 m = metrics[split]["tiles"]
                 rows.append({"s": s, "K": k, "tokens_per_clip": base.data.clip_frames * s // base.model.frames_per_step,
                              "split": split, **{c: m[c] for c in COLUMNS[4:-1]}, "train_min": round(minutes, 2)})
+    rows.sort(key=lambda r: (r["s"], r["K"], args.splits.index(r["split"])))
     t = base.trainer
     budget = (f"per configuration: {t.max_steps} steps × batch {t.batch_size} clips of {base.data.clip_frames} frames "
               f"(lr {t.optim.lr}, {t.optim.schedule}), {base.threads} CPU thread(s); train_min = measured wall time")

@@ -104,7 +104,7 @@ def test_unimo_recipe_trains_caches_and_exports(trained, bandaiml_small, monkeyp
     overrides = [*common(bandaiml_small, out, steps=2), f"motion_tokenizer={trained / 'mt' / 'final'}",
                  f"video_tokenizer={trained / 'vt' / 'final'}", f"data.cache_dir={cache}",
                  "data.extra_clips_per_motion=1", "data.eval_clips=3", "model.dim=32", "model.n_layers=1",
-                 "model.n_heads=2", f"export_dir={export}"]
+                 "model.n_heads=2", "export_dtype=float16", f"export_dir={export}"]
     assert train("unimo", "configs/unimo/unimo.yaml", overrides) == 0
     n_train = len(U.read_ids(bandaiml_small, "train"))
     files = sorted(cache.glob("train_*.npz"))
@@ -116,9 +116,13 @@ def test_unimo_recipe_trains_caches_and_exports(trained, bandaiml_small, monkeyp
     assert report["clips"] == 3 and np.isfinite(report["mpjpe_mm"])
     pipe = UniMoPipeline.from_pretrained(export)
     assert pipe.model.config.dim == 32 and pipe.model.config.motion_tokens_per_step == 2
+    from safetensors import safe_open
+
+    with safe_open(str(export / "unimo" / "model.safetensors"), "pt") as f:
+        assert f.get_tensor(next(iter(f.keys()))).dtype == torch.float16
     # a second run reuses the cache instead of rendering again
     monkeypatch.setattr(U, "render_extra_clips", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-rendered")))
-    assert train("unimo", "configs/unimo/unimo.yaml", [*overrides[:-1], f"trainer.out_dir={trained / 'ar2'}",
+    assert train("unimo", "configs/unimo/unimo.yaml", [*overrides[:-2], f"trainer.out_dir={trained / 'ar2'}",
                                                        "data.eval_split=", "export_dir="]) == 0
 
 

@@ -28,6 +28,7 @@ re-canonicalized so that frame 0 is exactly above the origin facing +Z; the same
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass
@@ -157,20 +158,13 @@ class UniMoPipeline:
                    UniMoModel.from_pretrained(path / "unimo", device))
 
     def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        """Write the pipeline directory atomically. ``dtype`` (e.g. torch.float16) stores the AR model's
-        weights in that type to save space (they are loaded back into float32)."""
+        """Write the pipeline directory atomically. ``dtype`` (e.g. torch.float16) stores the weights of all
+        three models in that type to halve the files (they are loaded back into float32)."""
         path = Path(path)
         with atomic_dir(path) as tmp:
-            self.video_tokenizer.save_pretrained(tmp / "video_tokenizer")
-            self.motion_tokenizer.save_pretrained(tmp / "motion_tokenizer")
-            if dtype is None:
-                self.model.save_pretrained(tmp / "unimo")
-            else:
-                original = next(self.model.parameters()).dtype
-                try:
-                    self.model.to(dtype).save_pretrained(tmp / "unimo")
-                finally:
-                    self.model.to(original)
+            for name, module in zip(SUBDIRS, (self.video_tokenizer, self.motion_tokenizer, self.model), strict=True):
+                # a copy is cast, so the weights in memory keep their precision
+                (module if dtype is None else copy.deepcopy(module).to(dtype)).save_pretrained(tmp / name)
             manifest = {"pipeline": "unimo", "fps": self.fps, "image_size": list(self.image_size),
                         "clip_frames": self.clip_frames, "components": list(SUBDIRS)}
             write_text(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")

@@ -17,7 +17,8 @@ directories). The recipe then
 4. measures V2M (greedy motion capture) on ``data.eval_clips`` clips of ``data.eval_split`` against the
    true SMPL-X motion (``<out_dir>/v2m_<split>.json``);
 5. with ``export_dir``, writes a pipeline directory (``motion_tokenizer/``, ``video_tokenizer/``,
-   ``unimo/``) that :class:`unimotion.pipelines.unimo.UniMoPipeline` opens.
+   ``unimo/``) that :class:`unimotion.pipelines.unimo.UniMoPipeline` opens (``export_dtype="float16"``
+   stores the weights at half size; they load back into float32).
 
     unimotion train unimo --config configs/unimo/unimo.yaml
     unimotion train unimo --config configs/unimo/unimo.yaml --set model.embedding=shared \\
@@ -27,9 +28,10 @@ directories). The recipe then
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..trainer import OptimConfig, TrainerConfig
 
@@ -92,6 +94,7 @@ class UniMoRecipeConfig:
         )
     )
     export_dir: str = ""
+    export_dtype: Literal["float32", "float16", "bfloat16"] = "float32"  # weights in the export (smaller files)
     threads: int = 1  # torch.set_num_threads (1: two OpenMP threads stall each other on the shared 2-core CPU)
 
 
@@ -130,7 +133,7 @@ def clip_cache(root: str, split: str, video_tokenizer: Any, video_tokenizer_path
     motion comes first, then ``extra_per_motion`` extra renders per motion (training augmentation)."""
     import numpy as np
 
-    from ...data.unimo import load_clip, read_ids, render_extra_clips, tokenize_videos
+    from ...data.unimo import UniMoClip, load_clip, read_ids, render_extra_clips, tokenize_videos
     from ...utils.io import save_npz
     from ...utils.logging import get_logger
 
@@ -143,16 +146,32 @@ def clip_cache(root: str, split: str, video_tokenizer: Any, video_tokenizer_path
     ids = read_ids(root, split)
     if limit > 0:
         ids = ids[:limit]
-    clips = [load_clip(root, mid) for mid in ids]
-    if extra_per_motion > 0:
-        wanted = set(ids)
-        clips += [c for c in render_extra_clips(root, split, extra_per_motion, extra_seed)
-                  if c.id.split("#")[0] in wanted]
-    log.info("tokenizing %d clips of %s (%d extra renders per motion)", len(clips), split, extra_per_motion)
-    frames = np.stack([c.frames for c in clips])
-    out = {"ids": np.array([c.id for c in clips]), "video_codes": tokenize_videos(video_tokenizer, frames).astype(np.int16),
-           "params": np.stack([c.params for c in clips]).astype(np.float32)}
+    wanted = set(ids)
+
+    def clips() -> Iterator[UniMoClip]:
+        yield from (load_clip(root, mid) for mid in ids)
+        if extra_per_motion > 0:
+            yield from (c for c in render_extra_clips(root, split, extra_per_motion, extra_seed)
+                        if c.id.split("#")[0] in wanted)
+
+    log.info("tokenizing the clips of %s (%d motions, %d extra renders per motion)", split, len(ids), extra_per_motion)
+    names, codes, params, chunk = [], [], [], []
+
+    def flush() -> None:  # tokenize in chunks: the frames of every clip together would take gigabytes
+        if chunk:
+            codes.append(tokenize_videos(video_tokenizer, np.stack([c.frames for c in chunk])).astype(np.int16))
+            params.extend(c.params.astype(np.float32) for c in chunk)
+            names.extend(c.id for c in chunk)
+            chunk.clear()
+
+    for clip in clips():
+        chunk.append(clip)
+        if len(chunk) == 256:
+            flush()
+    flush()
+    out = {"ids": np.array(names), "video_codes": np.concatenate(codes), "params": np.stack(params)}
     save_npz(path, **out)
+    log.info("cached %d tokenized clips in %s", len(names), path)
     return out
 
 
@@ -213,6 +232,7 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
     if config.export_dir:
         from ...pipelines.unimo import UniMoPipeline
 
-        UniMoPipeline(vt, mt, model).save_pretrained(config.export_dir)
+        dtype = None if config.export_dtype == "float32" else getattr(torch, config.export_dtype)
+        UniMoPipeline(vt, mt, model).save_pretrained(config.export_dir, dtype=dtype)
         log.info("exported the pipeline to %s", config.export_dir)
     return 0
