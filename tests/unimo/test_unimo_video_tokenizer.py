@@ -232,3 +232,21 @@ def test_factorized_blocks_use_fewer_weights_and_validation():
         VideoTokenizerConfig(temporal_patch=3)
     # temporal_patch counts towards c_t: one ×2 level suffices for c_t = 4 with p_t = 2
     VideoTokenizerConfig(spatial_compression=8, patch_size=4, temporal_compression=4, temporal_patch=2, channel_mult=[1])
+
+
+def test_foreground_mask_and_loss():
+    from unimotion.models.unimo.video_tokenizer import foreground_mask
+
+    video = torch.full((1, 2, 3, 8, 8), -0.5)
+    video[0, :, 0, 3, 4] = 0.5  # one red-ish pixel per frame (distance 1.0 from the background)
+    video[0, 1, :, 5, 5] = -0.47  # a faint one (distance 0.09: below the threshold)
+    mask = foreground_mask(video, 0.15)
+    assert mask.shape == (1, 2, 1, 8, 8)
+    assert mask.sum() == 2 and mask[0, 0, 0, 3, 4] and mask[0, 1, 0, 3, 4] and not mask[0, 1, 0, 5, 5]
+    m = VideoTokenizer(tiny(w_foreground=2.0))
+    x = clip()
+    out = m(x)
+    fg = foreground_mask(x, 0.15).float()
+    expected = ((out.reconstruction - x).abs() * fg).sum() / (fg.sum() * 3)
+    torch.testing.assert_close(out.losses["foreground"], expected)
+    torch.testing.assert_close(out.loss, out.losses["l1"] + 2.0 * expected)

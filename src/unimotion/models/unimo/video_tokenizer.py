@@ -30,7 +30,12 @@ BandaiML renders (64×64 clips):
 * **Quantiser.** :class:`~unimotion.models.blocks.quantizers.FSQ` with ``fsq_levels`` (default
   [8, 5, 5, 5] = 1000 codes; Cosmos uses [8, 8, 8, 5, 5, 5] = 64,000).
 * **Losses.** L1 plus an optional spatial-gradient L1 (no perceptual network: none is available
-  offline). :func:`psnr` reports quality.
+  offline), and an optional *foreground* L1 (``w_foreground``): the mean L1 over the pixels whose colour
+  differs from the frame's background colour (per-channel median of the border pixels) by more than
+  ``foreground_threshold``. Renders of a thin figure on a plain background are ~96% background, so the
+  plain L1 lets a tight code spend all its bits on the background colour and drop the figure (what we saw
+  on BandaiML); the foreground term makes the figure count as much as the background whatever its area.
+  :func:`psnr` reports quality.
 
 Any tokenizer satisfying :class:`VideoTokenizerInterface` (encode → indices (B, t, h, w), decode ←
 indices, ``num_codes``, compressions) can replace this one, e.g. a wrapper around a pretrained Cosmos
@@ -90,6 +95,8 @@ class VideoTokenizerConfig:
     norm_groups: int = 8
     w_l1: float = 1.0
     w_grad: float = 0.0  # L1 on spatial finite differences (sharpness), 0 disables
+    w_foreground: float = 0.0  # L1 averaged over foreground pixels only (see the module docstring), 0 disables
+    foreground_threshold: float = 0.15  # L1 colour distance (sum over channels, [-1, 1] units) from the background
     image_size: tuple[int, int] = (64, 64)  # nominal (H, W) of training clips (documentation/pipelines)
     num_frames: int = 17  # nominal clip length (1 + c_t·n)
 
@@ -139,6 +146,14 @@ def to_model_range(video: torch.Tensor) -> torch.Tensor:
 def to_uint8(video: torch.Tensor) -> torch.Tensor:
     """float [-1, 1] → uint8 [0, 255] (clamped)."""
     return ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def foreground_mask(video: torch.Tensor, threshold: float) -> torch.Tensor:
+    """(B, T, C, H, W) → bool (B, T, 1, H, W): pixels whose colour is more than ``threshold`` (L1 over the
+    channels) away from the frame's background colour, the per-channel median of its border pixels."""
+    border = torch.cat([video[..., 0, :], video[..., -1, :], video[..., :, 0], video[..., :, -1]], dim=-1)
+    background = border.median(dim=-1).values[..., None, None]  # (B, T, C, 1, 1)
+    return (video - background).abs().sum(2, keepdim=True) > threshold
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
@@ -416,6 +431,10 @@ class VideoTokenizer(PretrainedModel):
             (ry, rx), (ty, tx) = grads(recon), grads(video)
             losses["grad"] = (ry - ty).abs().mean() + (rx - tx).abs().mean()
             total = total + c.w_grad * losses["grad"]
+        if c.w_foreground > 0:
+            fg = foreground_mask(video, c.foreground_threshold).to(recon.dtype)
+            losses["foreground"] = ((recon - video).abs() * fg).sum() / (fg.sum() * video.shape[2]).clamp(min=1)
+            total = total + c.w_foreground * losses["foreground"]
         return VideoTokenizerOutput(recon, q.indices, total, losses)
 
     def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:

@@ -57,10 +57,10 @@ class VideoTokenizerRecipeConfig:
     data: VideoTokenizerDataConfig = field(default_factory=VideoTokenizerDataConfig)
     model: VideoTokenizerConfig = field(default_factory=lambda: VideoTokenizerConfig(
         base_channels=64, channel_mult=[1], num_res_blocks=2, patch_size=4, temporal_patch=2, factorized=True,
-        w_grad=0.5))
+        w_grad=0.5, w_foreground=1.0))
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(
-            out_dir="../runs/unimo_video_tokenizer", max_steps=900, batch_size=16, log_every=50, save_every=300,
+            out_dir="../runs/unimo_video_tokenizer", max_steps=1000, batch_size=16, log_every=50, save_every=250,
             device="cpu", optim=OptimConfig(lr=1e-3, warmup_steps=30, schedule="cosine", min_lr_ratio=0.05),
         )
     )
