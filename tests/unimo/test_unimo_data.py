@@ -153,6 +153,8 @@ def test_motion_clip_dataset_tiles_and_random_crops(bandaiml_small):
     rand = U.MotionClipDataset(bandaiml_small, "train", 17, random_crop=True, seed=5)
     a, b = rand[0]["motion"], rand[0]["motion"]
     assert a.shape == (17, 79) and not torch.equal(a, b)  # a new window per call
+    same = U.MotionClipDataset(bandaiml_small, "train", 17, random_crop=True, seed=5)
+    assert torch.equal(same[0]["motion"], a) and torch.equal(same[0]["motion"], b)  # the same seed, the same crops
     np.testing.assert_allclose(sp.smplx_forward_kinematics(a.double().numpy())[0, 0, [0, 2]], 0.0, atol=1e-5)
     with pytest.raises(DatasetError):
         U.MotionClipDataset(bandaiml_small, "train", 100_000)

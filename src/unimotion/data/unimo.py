@@ -186,7 +186,8 @@ def motion_stats(root: str | os.PathLike, split: str = "train", clip_frames: int
 
 # ------------------------------------------------------------------------------------------ datasets
 class _Seeded:
-    """Reproducible per-item randomness: (seed, index, call count) for random items, (seed, index) otherwise."""
+    """Reproducible per-item randomness: (seed, index, call count, loader worker) for random items,
+    (seed, index) otherwise — the same seed gives the same sequence of crops in every run."""
 
     def __init__(self, seed: int, random: bool):
         self.seed, self.random, self._calls = seed, random, 0
@@ -195,7 +196,8 @@ class _Seeded:
         if not self.random:
             return np.random.default_rng([self.seed, index])
         self._calls += 1
-        return np.random.default_rng([self.seed, index, self._calls, os.getpid()])
+        worker = torch.utils.data.get_worker_info()
+        return np.random.default_rng([self.seed, index, self._calls, 0 if worker is None else worker.id + 1])
 
 
 class MotionClipDataset(Dataset):
