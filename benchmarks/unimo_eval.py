@@ -367,14 +367,21 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     started = time.time()
 
-    from unimotion.evaluation.reports import render_markdown, results_meta, write_results
-    from unimotion.models.modeling_utils import load_pretrained
-    from unimotion.utils.io import write_text
-
     main_dir = ensure_trained("main", args.main_config, args.overrides, Path(args.main_run), args.lock)
     abl_dirs = {name: ensure_trained(name, args.ablation_config, [*ABLATIONS[name], *args.overrides],
                                      Path(args.ablation_root) / f"unimo_ablation_{name}", args.lock)
                 for name in args.ablations}
+    with file_lock(args.lock):  # the evaluation itself is a heavy job too
+        return evaluate_all(args, argv, main_dir, abl_dirs, started)
+
+
+def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Path, abl_dirs: dict[str, Path],
+                 started: float) -> int:
+    """Every row of the results file (module docstring), written to ``args.out``."""
+    from unimotion.evaluation.reports import render_markdown, results_meta, write_results
+    from unimotion.models.modeling_utils import load_pretrained
+    from unimotion.utils.io import write_text
+
     keypoints = None
     if Path(args.keypoints).is_dir():
         keypoints = load_pretrained(args.keypoints).eval()
