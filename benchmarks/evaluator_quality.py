@@ -41,7 +41,7 @@ R@k = fraction of captions whose own motion is among the k nearest of the pool's
 distance of the 512-d embeddings; Guo et al. 2022 `calculate_top_k`); MM-Dist = mean caption-to-own-motion
 distance; FID = Fréchet distance between Gaussians fitted to the embeddings of all the split's motions and
 of the pooled ones (`calculate_frechet_distance`; ~0 by construction for real motions); Diversity = mean
-distance of 150 random pairs (the reference's 300 pairs need more than 300 motions).
+distance of 150 random pairs (`calculate_diversity`; the reference's 300 pairs need more than 300 motions).
 Embeddings lie on a sphere of radius 1 (distances in [0, 2]), so MM-Dist, FID and Diversity are not on the
 scale of HumanML3D papers. ceiling_R@k = expected R@k of an ideal evaluator that knows only each motion's
 (content, style) label, in the same pools (a caption whose label is shared by m motions of its pool finds its
@@ -49,8 +49,10 @@ own motion in the top k with probability min(k, m)/m): BandaiML captions are tem
 so several motions of a pool fit a caption equally well and R@k cannot reach 1. unique_label_fraction =
 fraction of captions whose label is unique in their pool; labels = distinct (content, style) pairs of the
 split. test_novel holds only a few pairs (novel combinations never seen in training), hence its low ceiling. FID_halves = FID between two random
-halves of the split (20 draws); FID_vs_train = FID between the split and all training motions: reference
-scales for the FID of a generator.
+halves of the split (20 draws; only ~100 motions per half in 512 dimensions, so it carries a larger
+small-sample bias than FID_vs_train); FID_vs_train = FID between the split and all 2,016 training motions.
+Both are reference scales for the FID of a generator (a generator scored on test_novel is compared with
+motions of (content, style) pairs absent from training, hence the large FID_vs_train there).
 
 **Keypoint network**: mean Euclidean 2D error (pixels of the 64×64 renders) over the 22 joints of every
 frame, PCK@t = fraction of joints within t pixels, err_px_lr_tolerant = per frame the smaller mean error

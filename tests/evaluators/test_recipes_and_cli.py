@@ -38,7 +38,6 @@ def trained(bandaiml_small, tmp_path_factory):
 
 
 @pytest.mark.bandai
-@pytest.mark.slow
 def test_exported_checkpoints(trained, bandaiml_small):
     kp = load_pretrained(trained / "kp")
     assert type(kp).__name__ == "KeypointNet" and "Bandai" in kp.notice
@@ -59,7 +58,6 @@ def test_exported_checkpoints(trained, bandaiml_small):
 
 
 @pytest.mark.bandai
-@pytest.mark.slow
 def test_eval_pose_with_a_keypoint_checkpoint_and_arrays(trained, bandaiml_small, tmp_path):
     out = tmp_path / "pose"
     assert main(["-q", "eval", "pose", "--pred", str(trained / "kp"), "--data", str(bandaiml_small), "--split", "test",
@@ -94,7 +92,6 @@ def test_eval_pose_with_a_keypoint_checkpoint_and_arrays(trained, bandaiml_small
 
 
 @pytest.mark.bandai
-@pytest.mark.slow
 def test_eval_t2m_m2t_recon_on_small_bandaiml(trained, bandaiml_small, tmp_path):
     from unimotion.data.humanml3d import HumanML3DReader
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from evaluator_helpers import FakeTextEncoder, tiny_evaluator
+from evaluator_helpers import FakeTextEncoder, one_thread, tiny_evaluator
 
 from unimotion.errors import ConfigError, InputError, MotionError
 from unimotion.evaluation.protocol import embed_motions
@@ -135,6 +135,11 @@ def test_contrastive_loss_matches_a_direct_computation():
 
 def test_training_step_learns_to_match_a_toy_dataset():
     """Four (caption, motion) classes: motions differ by a constant offset in a few channels."""
+    with one_thread():
+        _learn_toy_dataset()
+
+
+def _learn_toy_dataset():
     torch.manual_seed(0)
     ev = tiny_evaluator(temperature=0.1).train()
     words = ["walks", "runs", "bows", "kicks"]
