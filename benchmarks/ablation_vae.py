@@ -47,6 +47,8 @@ ROWS = {
 }
 COLUMNS = ["model", "split", "APE (cm)", "AVE", "Recon FID", "MPJPE (mm)", "seq MPJPE p95 (mm)",
            "seq < 40 mm", "APE root (cm)", "APE pose (cm)", "latent", "params (M)"]
+DIAG_COLUMNS = ["nL1 root", "nL1 ric", "nL1 rot6d", "nL1 vel", "nL1 contacts", "nL1 orient6d",
+                "root drift p50 (m)", "root drift p90 (m)"]
 MAX_SHIP_BYTES = 20 * 1024 * 1024
 
 
@@ -131,6 +133,25 @@ def latent_description(model) -> str:
     return f"⌈T/{model.temporal_rate}⌉×{cfg.latent_dim} (Gaussian)"
 
 
+def diagnostics(gt: list[np.ndarray], rec: list[np.ndarray], stats) -> dict[str, float]:
+    """Where the error comes from: mean |error| per feature group in the data's normalisation (units of
+    each channel's std) and the drift of the integrated root trajectory (m)."""
+    from unimotion.motion.hml3d import features_to_joints
+
+    groups = {"root": (0, 4), "ric": (4, 67), "rot6d": (67, 193), "vel": (193, 259), "contacts": (259, 263),
+              "orient6d": (263, 269)}
+    err = np.concatenate([np.abs(stats.normalize(r) - stats.normalize(g)) for r, g in zip(rec, gt, strict=True)])
+    out = {f"nL1 {k}": float(err[:, a:b].mean()) for k, (a, b) in groups.items() if b <= err.shape[1]}
+    drift = []
+    for r, g in zip(rec, gt, strict=True):
+        pg = features_to_joints(g[:, :263].astype(np.float64))[:, 0, [0, 2]]
+        pr = features_to_joints(r[:, :263].astype(np.float64))[:, 0, [0, 2]]
+        drift.append(float(np.linalg.norm(pg[-1] - pr[-1])))
+    out["root drift p50 (m)"] = float(np.median(drift))
+    out["root drift p90 (m)"] = float(np.percentile(drift, 90))
+    return out
+
+
 def evaluate_row(row: str, cfg, splits: list[str], evaluator, batch_size: int) -> list[dict[str, Any]]:
     from unimotion.evaluation import metrics as M
     from unimotion.evaluation.protocol import embed_motions
@@ -154,6 +175,7 @@ def evaluate_row(row: str, cfg, splits: list[str], evaluator, batch_size: int) -
         rec = [stats.denormalize(r) for r in rec]
         seconds = time.time() - started
         m = reconstruction_metrics(gt, rec)
+        diag = diagnostics(gt, rec, stats)
         fid = None
         if evaluator is not None:
             dim = evaluator.stats.dim
@@ -176,6 +198,7 @@ def evaluate_row(row: str, cfg, splits: list[str], evaluator, batch_size: int) -
             "APE pose (cm)": m["APE_pose_cm"],
             "AVE root": m["AVE_root"],
             "AVE pose": m["AVE_pose"],
+            **diag,
             "latent": latent_description(model),
             "params (M)": round(model.num_parameters() / 1e6, 3),
             "train params (M)": round(summary.get("total_parameters", 0) / 1e6, 3),
@@ -301,7 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/ablation_vae.py" + ("" if argv is None and len(sys.argv) == 1 else
                                                      " " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)))
     meta = results_meta(budget=budget, command=command, **extra)
-    notes = notes_text(rows, reference, train_info) + "\n\n" + NOTES
+    from unimotion.evaluation.reports import markdown_table
+
+    diag_table = markdown_table(rows, ["model", "split", *DIAG_COLUMNS])
+    notes = (notes_text(rows, reference, train_info) + "\n\n" + NOTES + "\n\n**Where the error comes from** "
+             "(mean absolute error per feature group in units of each channel's std; end-point drift of the "
+             "root trajectory integrated from the root velocities):\n\n" + diag_table)
     json_path, md_path = write_results(args.out, rows, meta, "Motion representation on BandaiML (UniMotion Table 6)",
                                        columns=COLUMNS, notes=notes)
     print(f"wrote {json_path} and {md_path}", flush=True)
