@@ -101,3 +101,17 @@ def test_generation_helpers_use_ground_truth_lengths(tokenizer, bench):
         p = int(np.ceil(0.2 * t))
         assert pr[r.name].shape[0] == t
         np.testing.assert_array_equal(pr[r.name][:p], r.motion[:p])
+
+
+@pytest.mark.bandai
+def test_cfg_sweep_mode(bandaiml_small, tokenizer, tmp_path, bench):
+    ckpt = tiny_pipeline(tokenizer, max_frames=196).save_pretrained(tmp_path / "pipe")
+    out = tmp_path / "sweep"
+    argv = ["--checkpoint", str(ckpt), "--data", str(bandaiml_small), "--splits", "train", "--steps", "1",
+            "--pool", "4", "--replications", "2", "--diversity-pairs", "3", "--limit", "10",
+            "--cfg-sweep", "1", "4", "--out", str(out)]
+    assert bench.main(argv, evaluator=ToyEvaluator()) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [(r["method"], r["cfg"]) for r in rows] == [("Real", None), ("UniMotion, CFG 1", 1.0), ("UniMotion, CFG 4", 4.0)]
+    # different guidance weights give different motions, hence different scores
+    assert rows[1]["FID"]["mean"] != rows[2]["FID"]["mean"]
