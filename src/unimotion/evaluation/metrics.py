@@ -256,15 +256,18 @@ def diversity(emb, num_pairs: int = 300, seed: SeedLike = None) -> float:
         emb: (N, D) embeddings of generated motions.
     """
     emb = _embeddings(emb, "emb")
+    first, second = _pair_indices(emb.shape[0], num_pairs, seed, "diversity", "samples")
+    return float(np.linalg.norm(emb[first] - emb[second], axis=1).mean())
+
+
+def _pair_indices(n: int, num_pairs, seed: SeedLike, metric: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent draws of ``num_pairs`` indices in [0, n), each without replacement (the references' pairing)."""
     if not isinstance(num_pairs, int) or num_pairs < 1:
         raise InputError(f"num_pairs must be a positive integer, got {num_pairs!r}")
-    n = emb.shape[0]
     if n <= num_pairs:
-        raise InputError(f"diversity with num_pairs={num_pairs} needs more than {num_pairs} samples, got {n}")
+        raise InputError(f"{metric} with num_pairs={num_pairs} needs more than {num_pairs} {what}, got {n}")
     rng = _rng(seed)
-    first = rng.choice(n, num_pairs, replace=False)
-    second = rng.choice(n, num_pairs, replace=False)
-    return float(np.linalg.norm(emb[first] - emb[second], axis=1).mean())
+    return rng.choice(n, num_pairs, replace=False), rng.choice(n, num_pairs, replace=False)
 
 
 def multimodality(emb, num_pairs: int = 10, seed: SeedLike = None) -> float:
@@ -278,14 +281,7 @@ def multimodality(emb, num_pairs: int = 10, seed: SeedLike = None) -> float:
         emb: (N, R, D) embeddings: N texts, R generations each.
     """
     emb = _embeddings(emb, "emb", ndim=3)
-    if not isinstance(num_pairs, int) or num_pairs < 1:
-        raise InputError(f"num_pairs must be a positive integer, got {num_pairs!r}")
-    r = emb.shape[1]
-    if r <= num_pairs:
-        raise InputError(f"multimodality with num_pairs={num_pairs} needs more than {num_pairs} repeats per text, got {r}")
-    rng = _rng(seed)
-    first = rng.choice(r, num_pairs, replace=False)
-    second = rng.choice(r, num_pairs, replace=False)
+    first, second = _pair_indices(emb.shape[1], num_pairs, seed, "multimodality", "repeats per text")
     return float(np.linalg.norm(emb[:, first] - emb[:, second], axis=2).mean())
 
 

@@ -58,6 +58,7 @@ from ...errors import CheckpointError, InputError, MotionError
 from ...motion.stats import NormStats
 from ...utils.io import load_npy
 from ..modeling_utils import ModelOutput, PretrainedModel
+from .motion_inputs import motion_list
 from .word_vectorizer import POS_ENUMERATOR, WordVectorizer, tag_caption
 
 GLOVE_SUBDIR = "glove"
@@ -324,28 +325,7 @@ class GuoT2MEvaluator(PretrainedModel):
         return text, motion
 
     def _motion_list(self, features, lengths) -> tuple[list[np.ndarray], list[int]]:
-        c = self.config
-        if isinstance(features, torch.Tensor):
-            features = features.detach().cpu().numpy()
-        if isinstance(features, np.ndarray):
-            if features.ndim != 3:
-                raise MotionError(f"features must be (N, T, {c.dim_pose}) or a list of (T, {c.dim_pose}), got {features.shape}")
-            seqs = list(features)
-        else:
-            seqs = [np.asarray(f.detach().cpu().numpy() if isinstance(f, torch.Tensor) else f) for f in features]
-        if not seqs:
-            raise MotionError("no motions given")
-        lens = [s.shape[0] for s in seqs] if lengths is None else [int(v) for v in np.asarray(lengths).reshape(-1)]
-        if len(lens) != len(seqs):
-            raise MotionError(f"{len(seqs)} motions but {len(lens)} lengths")
-        for i, (s, n) in enumerate(zip(seqs, lens, strict=True)):
-            if s.ndim != 2 or s.shape[1] != c.dim_pose:
-                raise MotionError(f"motion {i} must be (T, {c.dim_pose}) evaluator-space features, got {s.shape}")
-            if not c.unit_length <= n <= s.shape[0]:
-                raise MotionError(f"motion {i}: length {n} must be in [{c.unit_length}, {s.shape[0]}]")
-            if not np.isfinite(s[:n]).all():
-                raise MotionError(f"motion {i} contains NaN or Inf")
-        return seqs, lens
+        return motion_list(features, lengths, self.config.dim_pose, min_length=self.config.unit_length)
 
     # ------------------------------------------------------------------ checkpoint extras
     def _save_extra(self, directory: Path) -> None:

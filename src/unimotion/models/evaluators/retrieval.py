@@ -49,9 +49,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import ConfigError, InputError, MotionError
+from ...errors import ConfigError, InputError
 from ..blocks.positional import SinusoidalPositionalEmbedding
 from ..modeling_utils import ModelOutput, PretrainedModel
+from .motion_inputs import motion_list
 from .text_encoder import MINILM_PACKAGE, FrozenMiniLM, masked_mean
 
 NegativeFilter = Literal["both", "label", "text", "none"]
@@ -336,28 +337,7 @@ class RetrievalEvaluator(PretrainedModel):
         return out.numpy()
 
     def _motion_list(self, features, lengths) -> tuple[list[np.ndarray], list[int]]:
-        c = self.config
-        if isinstance(features, torch.Tensor):
-            features = features.detach().cpu().numpy()
-        if isinstance(features, np.ndarray):
-            if features.ndim != 3:
-                raise MotionError(f"features must be (N, T, {c.dim_pose}) or a list of (T, {c.dim_pose}), got {features.shape}")
-            seqs = list(features)
-        else:
-            seqs = [np.asarray(f.detach().cpu().numpy() if isinstance(f, torch.Tensor) else f) for f in features]
-        if not seqs:
-            raise MotionError("no motions given")
-        lens = [s.shape[0] for s in seqs] if lengths is None else [int(v) for v in np.asarray(lengths).reshape(-1)]
-        if len(lens) != len(seqs):
-            raise MotionError(f"{len(seqs)} motions but {len(lens)} lengths")
-        for i, (s, n) in enumerate(zip(seqs, lens, strict=True)):
-            if s.ndim != 2 or s.shape[1] != c.dim_pose:
-                raise MotionError(f"motion {i} must be (T, {c.dim_pose}) evaluator-space features, got {s.shape}")
-            if not 1 <= n <= s.shape[0]:
-                raise MotionError(f"motion {i}: length {n} must be in [1, {s.shape[0]}]")
-            if not np.isfinite(s[:n]).all():
-                raise MotionError(f"motion {i} contains NaN or Inf")
-        return seqs, lens
+        return motion_list(features, lengths, self.config.dim_pose, min_length=1)
 
     # ------------------------------------------------------------------ checkpoints
     @classmethod
