@@ -71,6 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--out", default=str(REPO / "docs" / "results" / "vae_bandaiml"),
                    help="results stem: writes OUT.json and OUT.md")
+    p.add_argument("--docs", default=str(REPO / "docs" / "autoencoders.md"),
+                   help="markdown file whose generated section (between the vae_bandaiml markers) is rewritten "
+                        "from the results JSON; '' to leave docs alone")
+    p.add_argument("--docs-only", action="store_true",
+                   help="only regenerate the --docs section from the existing OUT.json (no training/evaluation)")
     p.add_argument("--ship", default=None,
                    help="also export the CMA-VAE row's inference model (vision branch stripped) to this "
                         "directory (≤ 20 MB), e.g. checkpoints/cma_vae_bandaiml")
@@ -206,26 +211,56 @@ def evaluate_row(row: str, cfg, splits: list[str], evaluator, batch_size: int) -
             "train wall (min)": round(summary.get("wall_seconds_this_run", float("nan")) / 60.0, 1),
             "recon seconds": round(seconds, 1),
             "checkpoint": str(model_dir),
+            "weights_sha256": sha256(model_dir / "model.safetensors"),
         })
         print(f"[{row}] {split}: " + ", ".join(f"{k} {rows[-1][k]}" for k in COLUMNS[2:8]), flush=True)
     return rows
 
 
+def sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def ship(cfg, target: Path) -> dict[str, Any]:
-    """Export the CMA-VAE row's inference model to ``target`` (≤ 20 MB, NOTICE required)."""
+    """Export the CMA-VAE row's inference model to ``target`` (≤ 20 MB, NOTICE required).
+
+    When the run's ``inference/`` export already lacks the vision branch and the feature-network path, its
+    files are copied byte for byte (the shipped weights are then exactly the evaluated ones); otherwise the
+    model is loaded, stripped and saved."""
+    import shutil
+
     from unimotion.models.autoencoders import CMAVAE
 
-    model = CMAVAE.from_pretrained(eval_model_dir("cma_vae", cfg))
-    model.strip_vision_branch()
-    model.config.feature_network_path = None
-    if not model.notice:
+    source = eval_model_dir("cma_vae", cfg)
+    src_cfg = json.loads((source / "config.json").read_text())
+    if not (source / "NOTICE").is_file():
         raise SystemExit("the CMA-VAE run has no NOTICE: refusing to ship a data-derived checkpoint without it")
-    model.save_pretrained(target)
+    if src_cfg.get("vision_branch") is False and src_cfg.get("feature_network_path") is None:
+        target.mkdir(parents=True, exist_ok=True)
+        for f in source.iterdir():
+            if f.is_file():
+                shutil.copyfile(f, target / f.name)
+        summary = Path(cfg.trainer.out_dir) / "train_summary.json"
+        if summary.is_file():
+            shutil.copyfile(summary, target / "train_summary.json")
+        model = CMAVAE.from_pretrained(target)  # must load
+    else:
+        model = CMAVAE.from_pretrained(source)
+        model.strip_vision_branch()
+        model.config.feature_network_path = None
+        model.save_pretrained(target)
     size = sum(f.stat().st_size for f in target.iterdir() if f.is_file())
     if size > MAX_SHIP_BYTES:
         raise SystemExit(f"{target} is {size / 2**20:.1f} MiB, over the 20 MB limit")
     print(f"shipped {target} ({size / 2**20:.1f} MiB)", flush=True)
-    return {"dir": str(target), "bytes": size, "parameters": model.num_parameters()}
+    return {"dir": str(target), "bytes": size, "parameters": model.num_parameters(),
+            "weights_sha256": sha256(target / "model.safetensors")}
 
 
 def notes_text(rows: list[dict[str, Any]], budget: dict[str, Any], train_info: dict[str, Any]) -> str:
@@ -240,7 +275,8 @@ def notes_text(rows: list[dict[str, Any]], budget: dict[str, Any], train_info: d
             diff = by["cma_vae"]["APE (cm)"] - by["cma_vae_no_dpa"]["APE (cm)"]
             lines.append(f"- {split}: APE(CMA-VAE) − APE(CMA-VAE w/o DPA) = {diff:+.3f} cm.")
     per_row = "; ".join(f"{ROWS.get(k, k)}: {v['total_parameters'] / 1e6:.2f} M trained parameters, "
-                        f"{v['wall_min']:.1f} min" for k, v in train_info.items())
+                        f"{v['wall_min']:.1f} min" + (f" at {v['threads']} thread(s)" if v.get("threads") else "")
+                        for k, v in train_info.items())
     t = budget["trainer"]
     lines.append(
         f"- Equal budget for every row: {t['max_steps']} steps × batch {t['batch_size']} (whole crops of the "
@@ -267,9 +303,122 @@ Rows: see `docs/autoencoders.md` (what each row is and the choices the paper lea
 """.strip()
 
 
+# ------------------------------------------------------------------------------------------------ docs
+DOCS_BEGIN = "<!-- vae_bandaiml:begin (generated by benchmarks/ablation_vae.py from docs/results/vae_bandaiml.json; do not edit) -->"
+DOCS_END = "<!-- vae_bandaiml:end -->"
+DOCS_COLUMNS = ["model", "split", "APE (cm)", "APE root (cm)", "APE pose (cm)", "AVE", "Recon FID", "MPJPE (mm)",
+                "root drift p50 (m)", "params (M)"]
+
+
+def _f(x: Any, digits: int = 2) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def docs_section(payload: dict[str, Any], source: str) -> str:
+    """The measured Table 6 and the acceptance check (CMA-VAE APE ≤ ⅓ VQ-VAE APE) as markdown, every number
+    taken from ``payload`` (the results JSON); when the criterion fails, the analysis states where the error
+    comes from (root vs pose terms of the APE, root drift, per-feature-group errors, budget)."""
+    from unimotion.evaluation.reports import markdown_table
+
+    meta, rows = payload["meta"], payload["rows"]
+    out = [f"Measured by `{meta.get('command')}` (commit `{meta.get('git_commit')}`, {meta.get('date')}); "
+           f"numbers copied by the script from `{source}`.", "",
+           markdown_table(rows, DOCS_COLUMNS, 2).rstrip(), ""]
+    per_row = (meta.get("budget") or {}).get("per_row", {})
+    t = (meta.get("budget") or {}).get("trainer", {})
+    if per_row:
+        out.append(f"Budget of every row: {t.get('max_steps')} steps × batch {t.get('batch_size')} (same data, crops, "
+                   "optimiser and seed). Training wall time on the shared CPU: " + "; ".join(
+                       f"{ROWS.get(k, k)} {v['wall_min']:.1f} min"
+                       + (f" ({v['threads']} thread{'s' if v['threads'] != 1 else ''})" if v.get("threads") else "")
+                       + f", {v['total_parameters'] / 1e6:.2f} M trained parameters" for k, v in per_row.items()) + ".")
+        out.append("")
+    shipped = meta.get("shipped")
+    if shipped:
+        same = shipped.get("is_the_evaluated_cma_vae_row")
+        out.append(f"`{shipped['dir']}` ({shipped['bytes'] / 2**20:.1f} MiB): "
+                   + ("byte-identical weights to the evaluated CMA-VAE row." if same else
+                      "**not** the evaluated CMA-VAE row's weights." if same is False else "shipped.")
+                   + f" (sha256 {shipped['weights_sha256'][:12]}…)")
+        out.append("")
+    out.append("**Acceptance: APE(CMA-VAE) ≤ ⅓ · APE(VQ-VAE).**")
+    out.append("")
+    analysis: list[str] = []
+    for split in dict.fromkeys(r["split"] for r in rows):
+        by = {r["row"]: r for r in rows if r["split"] == split}
+        cma, vq = by.get("cma_vae"), by.get("vq_vae")
+        if cma is None or vq is None:
+            out.append(f"- {split}: needs both the CMA-VAE and VQ-VAE rows.")
+            continue
+        ratio = cma["APE (cm)"] / vq["APE (cm)"]
+        met = ratio <= 1 / 3
+        out.append(f"- {split}: {_f(cma['APE (cm)'])} cm vs {_f(vq['APE (cm)'])} cm, ratio {ratio:.3f} → "
+                   + ("**met**." if met else "**not met**."))
+        if met:
+            continue
+        pose = cma["APE pose (cm)"] / vq["APE pose (cm)"] if vq.get("APE pose (cm)") else float("nan")
+        mp = cma["MPJPE (mm)"] / vq["MPJPE (mm)"] if vq.get("MPJPE (mm)") else float("nan")
+        root_share_c = cma["APE root (cm)"] / cma["APE (cm)"] if cma["APE (cm)"] else float("nan")
+        root_share_v = vq["APE root (cm)"] / vq["APE (cm)"] if vq["APE (cm)"] else float("nan")
+        lines = [f"  - {split}: the root term is {_f(cma['APE root (cm)'])} cm of the CMA-VAE's APE "
+                 f"({root_share_c:.0%}) and {_f(vq['APE root (cm)'])} cm of the VQ-VAE's ({root_share_v:.0%}); "
+                 f"the root-relative pose term {_f(cma['APE pose (cm)'])} vs {_f(vq['APE pose (cm)'])} cm "
+                 f"(ratio {pose:.2f}) and the root-aligned MPJPE {_f(cma['MPJPE (mm)'], 1)} vs "
+                 f"{_f(vq['MPJPE (mm)'], 1)} mm (ratio {mp:.2f})."]
+        if "root drift p50 (m)" in cma and "root drift p50 (m)" in vq:
+            lines.append(f"  - {split}: end-point drift of the integrated root trajectory, median "
+                         f"{_f(cma['root drift p50 (m)'])} m (CMA-VAE) vs {_f(vq['root drift p50 (m)'])} m (VQ-VAE), "
+                         f"90th percentile {_f(cma.get('root drift p90 (m)'))} vs {_f(vq.get('root drift p90 (m)'))} m; "
+                         f"normalised root-velocity error (nL1 root) {_f(cma.get('nL1 root'), 3)} vs "
+                         f"{_f(vq.get('nL1 root'), 3)}.")
+        analysis.extend(lines)
+    if analysis:
+        out += ["", "Where the error comes from (same JSON):", "", *analysis]
+    notes = []
+    for split in dict.fromkeys(r["split"] for r in rows):
+        by = {r["row"]: r for r in rows if r["split"] == split}
+        if "cma_vae" in by and "cma_vae_no_dpa" in by:
+            d = by["cma_vae"]["APE (cm)"] - by["cma_vae_no_dpa"]["APE (cm)"]
+            dm = by["cma_vae"]["MPJPE (mm)"] - by["cma_vae_no_dpa"]["MPJPE (mm)"]
+            notes.append(f"- {split}: DPA changes the APE by {d:+.2f} cm and the MPJPE by {dm:+.1f} mm "
+                         "(CMA-VAE minus CMA-VAE w/o DPA).")
+        if "cma_vae" in by and "mld_vae" in by:
+            notes.append(f"- {split}: MLD-VAE (one global latent) APE {_f(by['mld_vae']['APE (cm)'])} cm, MPJPE "
+                         f"{_f(by['mld_vae']['MPJPE (mm)'], 1)} mm vs the CMA-VAE's {_f(by['cma_vae']['APE (cm)'])} "
+                         f"cm, {_f(by['cma_vae']['MPJPE (mm)'], 1)} mm.")
+    if notes:
+        out += ["", "Other rows:", "", *notes]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def update_docs(doc: Path, json_path: Path) -> None:
+    """Rewrite the text between DOCS_BEGIN and DOCS_END in ``doc`` with :func:`docs_section` of ``json_path``."""
+    from unimotion.utils.io import write_text
+
+    if not json_path.is_file():
+        raise SystemExit(f"{json_path} not found: run the benchmark first")
+    payload = json.loads(json_path.read_text())
+    text = doc.read_text()
+    if DOCS_BEGIN not in text or DOCS_END not in text:
+        raise SystemExit(f"{doc} has no generated section (the lines {DOCS_BEGIN!r} … {DOCS_END!r})")
+    head, rest = text.split(DOCS_BEGIN, 1)
+    _, tail = rest.split(DOCS_END, 1)
+    try:
+        source = str(json_path.resolve().relative_to(REPO))
+    except ValueError:
+        source = str(json_path)
+    write_text(doc, head + DOCS_BEGIN + "\n" + docs_section(payload, source) + DOCS_END + tail)
+    print(f"updated the generated section of {doc}", flush=True)
+
+
 # ------------------------------------------------------------------------------------------------ main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.docs_only:
+        if not args.docs:
+            raise SystemExit("--docs-only needs --docs")
+        update_docs(Path(args.docs), Path(args.out).with_suffix(".json"))
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
@@ -312,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = json.loads((Path(cfg.trainer.out_dir) / "train_summary.json").read_text())
         train_info[row] = {"total_parameters": summary["total_parameters"],
                            "wall_min": summary["wall_seconds_this_run"] / 60.0,
-                           "samples": summary["samples_this_run"], "steps": summary["steps"]}
+                           "samples": summary["samples_this_run"], "steps": summary["steps"],
+                           "threads": summary.get("config", {}).get("num_threads")}
     rows.sort(key=lambda r: (splits.index(r["split"]), rows_wanted.index(r["row"])))
 
     extra: dict[str, Any] = {"rows_trained": train_info, "evaluator": None if evaluator is None else args.evaluator}
@@ -320,6 +470,14 @@ def main(argv: list[str] | None = None) -> int:
         if "cma_vae" not in configs:
             raise SystemExit("--ship needs the cma_vae row")
         extra["shipped"] = ship(configs["cma_vae"], Path(args.ship))
+    shipped_dir = REPO / "checkpoints" / "cma_vae_bandaiml"
+    if "shipped" not in extra and (shipped_dir / "model.safetensors").is_file():
+        size = sum(f.stat().st_size for f in shipped_dir.iterdir() if f.is_file())
+        extra["shipped"] = {"dir": "checkpoints/cma_vae_bandaiml", "bytes": size,
+                            "weights_sha256": sha256(shipped_dir / "model.safetensors")}
+    if "shipped" in extra and "cma_vae" in configs:
+        cma_sha = next(r["weights_sha256"] for r in rows if r["row"] == "cma_vae")
+        extra["shipped"]["is_the_evaluated_cma_vae_row"] = extra["shipped"]["weights_sha256"] == cma_sha
     budget = {**reference, "per_row": train_info}
     command = "python benchmarks/ablation_vae.py" + ("" if argv is None and len(sys.argv) == 1 else
                                                      " " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)))
@@ -333,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     json_path, md_path = write_results(args.out, rows, meta, "Motion representation on BandaiML (UniMotion Table 6)",
                                        columns=COLUMNS, notes=notes)
     print(f"wrote {json_path} and {md_path}", flush=True)
+    if args.docs:
+        update_docs(Path(args.docs), json_path)
     return 0
 
 
