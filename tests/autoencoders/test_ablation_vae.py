@@ -103,6 +103,11 @@ def test_docs_section_acceptance_met_and_not_met(bench):
     assert "Where the error comes from" in not_met
     assert "the root term is 6.00 cm of the CMA-VAE's APE (75%)" in not_met
     assert "MPJPE 30.0 vs 45.0 mm (ratio 0.67)" in not_met
+    assert "most of the CMA-VAE's APE is the root trajectory" in not_met
+    assert "reconstructs the pose better (ratio 0.67), but not 3× better" in not_met
+    worse_pose = bench.docs_section(_payload(8.0, 10.0, 2.0, 9.0), "r.json")  # pose 6 vs 1 cm
+    assert "not better on the root-relative pose either" in worse_pose
+    assert "most of the CMA-VAE's APE is the root trajectory" not in worse_pose
 
 
 def test_update_docs_needs_markers(bench, tmp_path):
