@@ -383,7 +383,24 @@ def docs_section(payload: dict[str, Any], source: str) -> str:
             lines.append(f"- {split}: the CMA-VAE reconstructs the pose better (ratio {pose:.2f}), but not 3× better.")
         else:
             lines.append(f"- {split}: the CMA-VAE is not better on the root-relative pose either (ratio {pose:.2f}).")
+        groups = [k for k in cma if k.startswith("nL1 ") and vq.get(k)]
+        if groups:
+            ratios = {k[4:]: cma[k] / vq[k] for k in groups}
+            detail = ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
+            if all(v > 1 for v in ratios.values()):
+                lines.append(f"- {split}: every feature group is reconstructed worse by the CMA-VAE (normalised L1 "
+                             f"ratio CMA/VQ: {detail}): the gap is spread over all channels rather than one failing "
+                             "group.")
+            else:
+                lines.append(f"- {split}: normalised L1 ratio CMA/VQ per feature group: {detail}.")
         analysis.extend(lines)
+    frac = per_row.get("cma_vae", {}).get("image_fraction")
+    if analysis and frac and not per_row["cma_vae"].get("recon_motion_for_image_samples"):
+        analysis.append(f"- training signal: with image_fraction {frac:g}, about {frac:.0%} of the CMA-VAE's samples "
+                        "were decoded from the vision-fused posterior z_fused, so the motion-only encoder q_φ "
+                        "evaluated here got a reconstruction gradient from only about "
+                        f"{1 - frac:.0%} of the batches' samples (and the DPA pull toward q_ψ on the rest); the "
+                        "VQ-VAE's encoder got it from all of them.")
     if analysis:
         steps = t.get("max_steps")
         out += ["", "Where the error comes from (same JSON):", "", *analysis]
@@ -480,6 +497,10 @@ def main(argv: list[str] | None = None) -> int:
                            "wall_min": summary["wall_seconds_this_run"] / 60.0,
                            "samples": summary["samples_this_run"], "steps": summary["steps"],
                            "threads": summary.get("config", {}).get("num_threads")}
+        if cfg.model_type == "cma_vae":
+            model_cfg = json.loads((eval_model_dir(row, cfg) / "config.json").read_text())
+            train_info[row]["image_fraction"] = cfg.data.image_fraction if cfg.data.images else 0.0
+            train_info[row]["recon_motion_for_image_samples"] = model_cfg.get("recon_motion_for_image_samples")
     rows.sort(key=lambda r: (splits.index(r["split"]), rows_wanted.index(r["row"])))
 
     extra: dict[str, Any] = {"rows_trained": train_info, "evaluator": None if evaluator is None else args.evaluator}

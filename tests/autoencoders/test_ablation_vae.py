@@ -81,12 +81,15 @@ def _payload(cma_ape, vq_ape, cma_root, vq_root, split="test") -> dict:
     def row(name, ape, root, mpjpe):
         return {"row": name, "model": name, "split": split, "APE (cm)": ape, "APE root (cm)": root,
                 "APE pose (cm)": ape - root, "AVE": 0.01, "Recon FID": 1.0, "MPJPE (mm)": mpjpe,
-                "root drift p50 (m)": root / 100, "root drift p90 (m)": root / 50, "nL1 root": 0.1,
+                "root drift p50 (m)": root / 100, "root drift p90 (m)": root / 50, "nL1 root": 0.1 * mpjpe / 30,
+                "nL1 ric": 0.2,
                 "params (M)": 1.0}
 
     return {"meta": {"command": "python benchmarks/ablation_vae.py", "git_commit": "abc", "date": "d",
                      "budget": {"trainer": {"max_steps": 10, "batch_size": 2},
-                                "per_row": {"cma_vae": {"wall_min": 1.0, "threads": 2, "total_parameters": 2e6},
+                                "per_row": {"cma_vae": {"wall_min": 1.0, "threads": 2, "total_parameters": 2e6,
+                                                        "image_fraction": 0.5,
+                                                        "recon_motion_for_image_samples": False},
                                             "vq_vae": {"wall_min": 2.0, "threads": 1, "total_parameters": 5e6}}},
                      "shipped": {"dir": "checkpoints/x", "bytes": 2**20, "weights_sha256": "f" * 64,
                                  "is_the_evaluated_cma_vae_row": True}},
@@ -96,6 +99,7 @@ def _payload(cma_ape, vq_ape, cma_root, vq_root, split="test") -> dict:
 def test_docs_section_acceptance_met_and_not_met(bench):
     met = bench.docs_section(_payload(3.0, 10.0, 1.0, 5.0), "r.json")
     assert "ratio 0.300 → **met**." in met and "Where the error comes from" not in met
+    assert "image_fraction" not in met
     assert "byte-identical weights to the evaluated CMA-VAE row" in met
     assert "10 steps × batch 2" in met and "CMA-VAE 1.0 min (2 threads)" in met and "(1 thread)" in met
     not_met = bench.docs_section(_payload(8.0, 10.0, 6.0, 7.0), "r.json")
@@ -108,6 +112,12 @@ def test_docs_section_acceptance_met_and_not_met(bench):
     worse_pose = bench.docs_section(_payload(8.0, 10.0, 2.0, 9.0), "r.json")  # pose 6 vs 1 cm
     assert "not better on the root-relative pose either" in worse_pose
     assert "most of the CMA-VAE's APE is the root trajectory" not in worse_pose
+    assert "ratio CMA/VQ per feature group: root 0.67, ric 1.00" in not_met
+    assert "image_fraction 0.5, about 50% of the CMA-VAE's samples" in not_met
+    uniformly_worse = _payload(8.0, 10.0, 6.0, 7.0)
+    uniformly_worse["rows"][0].update({"nL1 root": 0.3, "nL1 ric": 0.4})
+    assert "every feature group is reconstructed worse by the CMA-VAE (normalised L1 ratio CMA/VQ: root 2.00, ric 2.00)" \
+        in bench.docs_section(uniformly_worse, "r.json")
 
 
 def test_update_docs_needs_markers(bench, tmp_path):
