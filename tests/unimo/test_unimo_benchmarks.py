@@ -50,6 +50,24 @@ def test_consistency_alignment_and_psnr(ev):
     assert out["mean"] == 2000 and out["ci95"] == pytest.approx(1.96 * 1000 / np.sqrt(3))
 
 
+def test_baseline_comparison_picks_the_better_baseline(ev):
+    def row(method, split, **vals):
+        return {"table": "v2m", "method": method, "split": split,
+                **{k: {"mean": v, "ci95": 0.0} for k, v in vals.items()}}
+
+    cols = dict.fromkeys(["pa_mpjpe_mm", "w_mpjpe_mm", "transl_err_mm"], 10.0)
+    rows = [row("UniMo (joint I2VM + V2M)", "test", mpjpe_mm=50.0, **cols),
+            row("baseline: a", "test", mpjpe_mm=100.0, **{**cols, "w_mpjpe_mm": 5.0}),
+            row("baseline: b", "test", mpjpe_mm=80.0, **cols),
+            row("motion tokenizer reconstruction of the true motion (ceiling)", "test", mpjpe_mm=1.0, **cols)]
+    out = {r["metric"]: r for r in ev.baseline_comparison(rows)}
+    assert set(out) == {"mpjpe_mm", "pa_mpjpe_mm", "w_mpjpe_mm", "transl_err_mm"}
+    assert out["mpjpe_mm"]["baseline"] == "b" and out["mpjpe_mm"]["best_baseline"] == 80.0  # the ceiling is no baseline
+    assert out["mpjpe_mm"]["change_pct"] == pytest.approx(-37.5) and out["mpjpe_mm"]["verdict"] == "UniMo lower"
+    assert out["w_mpjpe_mm"]["baseline"] == "a" and out["w_mpjpe_mm"]["verdict"] == "baseline lower"
+    assert ev.baseline_comparison(rows[1:]) == []  # no model row: nothing to compare
+
+
 @pytest.mark.bandai
 def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     import torch
@@ -108,6 +126,25 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     abl = {r["variant"]: r for r in rows if r["table"] == "ablation"}
     assert set(abl) == {"ref", "v2m_only"} and abl["v2m_only"]["i2vm_fid"] is None and abl["ref"]["i2vm_fid"] is not None
     md = (tmp_path / "eval.md").read_text()
-    assert "## I2VM" in md and "## Ablations" in md and "GVHMR" in md
+    assert "## I2VM" in md and "## Ablations" in md and "GVHMR" in md and "## V2M against the trivial baselines" in md
+    assert "Ablations not run for this file: `uni_emb`" in md
+    assert {r["split"] for r in rows if r["table"] == "v2m_vs_baseline"} == {"test", "val"}
     first_table = md.split("## I2VM")[0]
     assert "real renders" not in first_table  # the first table holds the V2M rows only
+
+    # a second run reuses every evaluation unit from <run>/eval_cache/ and writes the same numbers
+    assert (tmp_path / "main" / "eval_cache" / "main_test.json").is_file()
+    assert ev.main([*eval_args, "--out", str(tmp_path / "eval2")]) == 0
+    rows2 = json.loads((tmp_path / "eval2.json").read_text())["rows"]
+    assert all(r.get("cached") for r in rows2 if r["table"] in ("v2m", "i2vm"))
+    key = [(r["table"], r.get("method", r.get("variant")), r.get("split")) for r in rows]
+    assert key == [(r["table"], r.get("method", r.get("variant")), r.get("split")) for r in rows2]
+    first = next(r for r in rows if r.get("method") == "UniMo (joint I2VM + V2M)" if r["table"] == "v2m")
+    again = next(r for r in rows2 if r.get("method") == "UniMo (joint I2VM + V2M)" if r["table"] == "v2m")
+    assert first["mpjpe_mm"] == again["mpjpe_mm"]
+    # --no-cache recomputes (greedy V2M: the same numbers, now without the cached flag)
+    assert ev.main([*eval_args, "--out", str(tmp_path / "eval3"), "--no-cache"]) == 0
+    rows3 = json.loads((tmp_path / "eval3.json").read_text())["rows"]
+    assert not any(r.get("cached") for r in rows3)
+    again = next(r for r in rows3 if r.get("method") == "UniMo (joint I2VM + V2M)" if r["table"] == "v2m")
+    assert again["mpjpe_mm"]["mean"] == pytest.approx(first["mpjpe_mm"]["mean"])
