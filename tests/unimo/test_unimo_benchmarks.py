@@ -129,7 +129,7 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     assert "## I2VM" in md and "## Ablations" in md and "GVHMR" in md and "## V2M against the trivial baselines" in md
     assert "Ablations not run for this file: `uni_emb`" in md
     assert {r["split"] for r in rows if r["table"] == "v2m_vs_baseline"} == {"test", "val"}
-    first_table = md.split("## I2VM")[0]
+    first_table = md.split("## V2M against")[0]
     assert "real renders" not in first_table  # the first table holds the V2M rows only
 
     # a second run reuses every evaluation unit from <run>/eval_cache/ and writes the same numbers
