@@ -9,10 +9,13 @@ retrieval evaluator by :mod:`unimotion.evaluation.tasks` (each task's Real row c
 **Reduced protocol** (the full one regenerates every test motion 20 times with 50 steps + CFG — too slow on
 a 2-core CPU). What is done, per split (``test``, ``test_novel``):
 
-* **T2M**: one generation per test motion (50 Euler steps, CFG 3.0, seed = its index), from one of its
-  three captions (drawn with ``--seed``), at the ground-truth length (cut to a multiple of 4 frames). The
+* **T2M**: one generation per test motion (``--steps`` Euler steps, ``--cfg`` guidance — a run's values
+  are printed above this list —, seed = its index), from one of its three captions (drawn with
+  ``--seed``), at the ground-truth length (cut to a multiple of 4 frames). The
   evaluator's 20 replications reshuffle the R-precision pools of 32 (and redraw Diversity pairs) over that
-  one set of generations — the Real row uses the same pools. MultiModality: the first ``--mm-motions``
+  one set of generations — the Real row uses the same pools. The "VAE reconstruction (bound)" row scores
+  the VAE's encode → decode of every test motion the same way: generated latents decode through the same
+  VAE, so this row bounds what any generation can reach. MultiModality: the first ``--mm-motions``
   motions of the split, ``--mm-repeats`` generations each (different seeds), 10 pairs per caption.
 * **M2T**: one greedy caption per motion (max 48 tokens); R@k/MM-Dist through the evaluator's text side
   (20 pool replications), BLEU@4, ROUGE-L, CIDEr and BERTScore (MiniLM, not comparable to published
@@ -24,8 +27,9 @@ a 2-core CPU). What is done, per split (``test``, ``test_novel``):
 * **Editing**: pairs from :func:`unimotion.data.unimotion_tasks.build_edit_pairs` — ``style`` edits (same
   content, other style) and ``content`` edits (same style, other action); sources from the split itself on
   ``test`` and from ``train`` on ``test_novel`` (whose content/style combinations occur nowhere else).
-  The edited motion has the target's length. Generated-to-target retrieval R@1/R@3 in pools of 32 (20
-  replications) and FID against the targets; the "source (no edit)" row is the unedited source.
+  The edited motion has the target's length; ``--edit-limit`` keeps a seeded random subset of the pairs.
+  Generated-to-target retrieval R@1/R@3 in pools of 32 (20 replications) and FID against the targets; the
+  "source (no edit)" row is the unedited source.
 * **LRA control** (spec §5.3; ``--lra-checkpoint``, the Stage-0 model): each test motion's latent is
   regenerated from noise conditioned on itself (clean, or degraded as in training) or on another motion
   (shuffled, degraded), decoded by the VAE; FID and MPJPE against the ground truth, next to the VAE's own
@@ -52,6 +56,7 @@ M2T_COLUMNS = ["split", "method", "n", "R@1", "R@3", "MM-Dist", "BLEU@4", "ROUGE
 PRED_COLUMNS = ["split", "method", "n", "ADE", "FDE", "FID", "Diversity"]
 EDIT_COLUMNS = ["split", "kind", "method", "n", "R@1", "R@3", "FID"]
 LRA_COLUMNS = ["split", "method", "n", "FID", "MPJPE_mm", "APE_joints_cm"]
+VAE_BOUND = "VAE reconstruction (bound)"
 
 
 # ============================================================================================ generation
@@ -136,7 +141,7 @@ def generate_edits(pipe, pairs, by_id, cfg, args, log) -> dict[str, np.ndarray]:
 
 def lra_predictions(pipe, lra_model, data, cfg, args, mode: str) -> dict[str, np.ndarray]:
     """Stage-0 regeneration of each motion's latent: mode = matched | matched_degraded | shuffled_degraded
-    | vae (the VAE's own reconstruction)."""
+    | vae (the VAE's own reconstruction; ``lra_model`` is not used then)."""
     import torch
 
     out: dict[str, np.ndarray] = {}
@@ -201,6 +206,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source-split", default="train", help="edit sources for splits without pairs of their own")
     p.add_argument("--tasks", nargs="+", default=["t2m", "m2t", "prediction", "editing", "lra"])
     p.add_argument("--edit-kinds", nargs="+", default=["style", "content"])
+    p.add_argument("--edit-limit", type=int, default=None,
+                   help="at most this many edit pairs per kind and split (a seeded random subset; CPU budget)")
     p.add_argument("--lra-checkpoint", default=None, help="Stage-0 (LRA) model folder for the control")
     p.add_argument("--run-dir", default=None, help="training run folder (its train_summary.json files give the budget)")
     p.add_argument("--steps", type=int, default=50)
@@ -282,6 +289,10 @@ def main(argv: list[str] | None = None, evaluator: Any = None) -> int:
             preds, caps = generate_t2m(pipe, data, cfg, args, log)
             timings[f"t2m/{split}"] = time.time() - t0
             rows += [{"task": "t2m", **r} for r in T.evaluate_t2m(evaluator, data, preds, cfg, "UniMotion", caps)]
+            # the VAE's own reconstruction of every test motion, scored like a generation: no latent the
+            # model generates can decode to better motion than this (the bound the VAE sets)
+            recon = lra_predictions(pipe, None, data, cfg, args, "vae")
+            rows += [{"task": "t2m", **r} for r in T.evaluate_t2m(evaluator, data, recon, cfg, VAE_BOUND)[1:]]
         if "m2t" in args.tasks:
             t0 = time.time()
             caps_pred = generate_m2t(pipe, data, cfg, args, log)
@@ -308,6 +319,11 @@ def main(argv: list[str] | None = None, evaluator: Any = None) -> int:
                     pool_name = args.source_split
                     need = {p.source for p in pairs}
                     extra = [r for r in source_data.records if r.name in need]
+                if args.edit_limit and len(pairs) > args.edit_limit:
+                    keep = np.random.default_rng(args.seed).choice(len(pairs), args.edit_limit, replace=False)
+                    pairs = [pairs[k] for k in sorted(keep.tolist())]
+                    need = {p.source for p in pairs}
+                    extra = [r for r in extra if r.name in need]
                 if len(pairs) < cfg.batch_size:
                     log(f"  editing/{kind} on {split}: only {len(pairs)} pairs (< pool {cfg.batch_size}) — skipped")
                     rows.append({"task": "editing", "split": split, "kind": kind, "method": "skipped",
@@ -345,14 +361,15 @@ def main(argv: list[str] | None = None, evaluator: Any = None) -> int:
                f"× {args.mm_repeats} generations",
         "sampling": f"Euler {args.steps} steps, CFG {args.cfg}",
         "pool": args.pool, "diversity_pairs": args.diversity_pairs, "limit": args.limit,
-        "edit_kinds": args.edit_kinds, "captioning": args.captioning,
+        "edit_kinds": args.edit_kinds, "edit_limit": args.edit_limit, "captioning": args.captioning,
+        "replications": args.replications,
     }
     command = "python benchmarks/unimotion_eval.py " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = results_meta(budget=budget, command=command.strip(), checkpoint=str(args.checkpoint),
                         lra_checkpoint=args.lra_checkpoint, protocol=protocol,
                         timings_s={k: round(v, 1) for k, v in timings.items()},
                         wall_s=round(time.time() - started, 1))
-    notes = render_notes(rows, markdown_table)
+    notes = render_notes(rows, markdown_table, protocol_summary(args))
     main_rows = [r for r in rows if r.get("task") == "t2m"]
     write_results(args.out, rows, meta, title=args.title, columns=T2M_COLUMNS, notes=notes)
     # write_results renders the first table from `columns` over every row: re-render with the T2M rows only
@@ -398,7 +415,19 @@ def cfg_sweep(args, pipe, evaluator, cfg, log, started, argv: list[str]) -> int:
     return 0
 
 
-def render_notes(rows: list[dict[str, Any]], markdown_table) -> str:
+def protocol_summary(args: argparse.Namespace) -> str:
+    """The settings this run actually used (printed above the protocol description)."""
+    mm = (f"MultiModality on the first {args.mm_motions} motions × {args.mm_repeats} generations"
+          if args.mm_repeats > 0 else "MultiModality not computed")
+    edits = f"at most {args.edit_limit} seeded-random pairs per kind and split" if args.edit_limit else "all pairs"
+    limit = f"first {args.limit} motions per split" if args.limit else "every motion of the split"
+    return (f"**This run:** Euler {args.steps} steps, CFG {args.cfg:g}, one generation per motion ({limit}); "
+            f"{args.replications} pool replications (pool {args.pool}); {mm}; editing: {edits} "
+            f"({', '.join(args.edit_kinds)}); Diversity over {args.diversity_pairs} pairs; captioning metrics: "
+            f"{', '.join(args.captioning)}.")
+
+
+def render_notes(rows: list[dict[str, Any]], markdown_table, summary: str = "") -> str:
     """The other tasks' tables and the protocol notes (rendered from the same rows)."""
     parts = []
     sections = [("m2t", "Motion → text", M2T_COLUMNS), ("prediction", "Motion prediction", PRED_COLUMNS),
@@ -415,7 +444,8 @@ def render_notes(rows: list[dict[str, Any]], markdown_table) -> str:
             for e in r["examples"]:
                 lines.append(f"| {r['split']} | {e['id']} | {e['caption']} | {e['reference']} |")
         parts.append("\n".join(lines) + "\n")
-    parts.append("## Protocol\n\n**Reduced protocol**" + __doc__.split("**Reduced protocol**", 1)[1].rstrip())
+    parts.append("## Protocol\n\n" + (summary + "\n\n" if summary else "") + "**Reduced protocol**"
+                 + __doc__.split("**Reduced protocol**", 1)[1].rstrip())
     return "\n".join(parts)
 
 

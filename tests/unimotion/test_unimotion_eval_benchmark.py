@@ -54,7 +54,7 @@ def test_benchmark_writes_every_task(bandaiml_small, tokenizer, tmp_path, bench)
     argv = ["--checkpoint", str(ckpt), "--data", str(bandaiml_small), "--splits", "train", "test_novel",
             "--lra-checkpoint", str(lra_dir), "--steps", "2", "--pool", "4", "--mm-motions", "1", "--limit", "12",
             "--mm-repeats", "11", "--replications", "2", "--diversity-pairs", "3", "--batch", "16",
-            "--captioning", "bleu", "rouge", "--out", str(out), "--edit-kinds", "style"]
+            "--captioning", "bleu", "rouge", "--out", str(out), "--edit-kinds", "style", "--edit-limit", "5"]
     assert bench.main(argv, evaluator=ToyEvaluator()) == 0
     payload = json.loads(out.with_suffix(".json").read_text())
     rows = payload["rows"]
@@ -64,10 +64,13 @@ def test_benchmark_writes_every_task(bandaiml_small, tokenizer, tmp_path, bench)
         for split in ("train", "test_novel"):
             methods = [r["method"] for r in rows if r["task"] == task and r["split"] == split]
             assert methods[0] == "Real" and len(methods) >= 2, (task, split, methods)
+    assert [r["method"] for r in rows if r["task"] == "t2m" and r["split"] == "train"] == [
+        "Real", "UniMotion", "VAE reconstruction (bound)"]
     t2m = [r for r in rows if r["task"] == "t2m" and r["method"] == "UniMotion"]
     assert all("MultiModality" in r and "R@3" in r for r in t2m)
     edit = [r for r in rows if r["task"] == "editing" and r["split"] == "train"]
     assert [r["method"] for r in edit] == ["Real", "source (no edit)", "UniMotion"]
+    assert all(r["n"] <= 5 for r in edit)  # --edit-limit
     lra = [r["method"] for r in rows if r["task"] == "lra" and r["split"] == "train"]
     assert lra == ["Real", "VAE reconstruction", "LRA, matched condition (clean)",
                    "LRA, matched condition (degraded)", "LRA, shuffled condition (degraded)"]
@@ -78,6 +81,8 @@ def test_benchmark_writes_every_task(bandaiml_small, tokenizer, tmp_path, bench)
         assert title in md
     assert payload["meta"]["command"].startswith("python benchmarks/unimotion_eval.py")
     assert payload["meta"]["protocol"]["sampling"] == "Euler 2 steps, CFG 3.0"
+    assert payload["meta"]["protocol"]["edit_limit"] == 5
+    assert "**This run:** Euler 2 steps, CFG 3" in md
 
 
 def test_generation_helpers_use_ground_truth_lengths(tokenizer, bench):
@@ -115,3 +120,12 @@ def test_cfg_sweep_mode(bandaiml_small, tokenizer, tmp_path, bench):
     assert [(r["method"], r["cfg"]) for r in rows] == [("Real", None), ("UniMotion, CFG 1", 1.0), ("UniMotion, CFG 4", 4.0)]
     # different guidance weights give different motions, hence different scores
     assert rows[1]["FID"]["mean"] != rows[2]["FID"]["mean"]
+
+
+def test_protocol_summary_names_the_run_settings(bench):
+    args = bench.parse_args(["--steps", "20", "--cfg", "2.5", "--mm-motions", "16", "--mm-repeats", "6",
+                             "--edit-limit", "96", "--replications", "10"])
+    text = bench.protocol_summary(args)
+    for part in ("Euler 20 steps", "CFG 2.5", "first 16 motions × 6 generations", "at most 96", "10 pool"):
+        assert part in text, part
+    assert "MultiModality not computed" in bench.protocol_summary(bench.parse_args(["--mm-repeats", "0"]))
