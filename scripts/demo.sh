@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Quick-start main job: set up .venv, then run `unimotion demo` into out/demo/ (offline, CPU, ~15 s).
-# A procedural motion is encoded to HumanML3D's 263 features and decoded back; the round-trip error is
-# printed and written to out/demo/demo.json (+ .md), with a GIF, a PNG strip and an NPZ beside it.
-# Extra arguments go to `unimotion demo` (e.g. --kind jump --frames 160 --seed 3 --mp4).
+# Quick-start main job: set up .venv, then generate a motion from text with the UniMotion demo checkpoint
+# (checkpoints/unimotion_bandaiml, trained on BandaiML — non-commercial use only, see its NOTICE), offline
+# on the CPU: writes out/demo/motion.gif (stick figure) and out/demo/motion.bvh.
+# Usage: bash scripts/demo.sh ["other text"] [more `unimotion generate` options, e.g. --seconds 6 --seed 3]
+# The codec round-trip demo of earlier versions is still `unimotion demo -o out/codec_demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
-.venv/bin/unimotion demo -o out/demo --overwrite "$@"
+TEXT="a person walks forward happily"
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then TEXT=$1; shift; fi
+.venv/bin/unimotion generate "$TEXT" -o out/demo/motion.gif --bvh out/demo/motion.bvh --overwrite "$@"
