@@ -256,23 +256,38 @@ def _notice(pipe) -> str:
         if pipe.notice and "NON-COMMERCIAL" in pipe.notice.upper() else ""
 
 
-# ============================================================================================ commands
-def run_generate(args: argparse.Namespace) -> int:
+def _start(args: argparse.Namespace):
+    """Check the output paths (never overwrite without --overwrite, MP4 encoder present), load the pipeline."""
     paths = output_paths(args)
     check_outputs(paths, args.overwrite)
     _check_mp4(paths)
-    pipe = load_pipeline(args)
+    return paths, load_pipeline(args)
+
+
+def _input_motion(args: argparse.Namespace, pipe):
+    """The input motion file (BVH / joints / features) as features the pipeline accepts."""
+    motion, _ = read_motion(args.input, pipe.fps, args.rig, args.start, args.max_seconds)
+    return _fit_to_model(motion, pipe, args.input)
+
+
+def _finish(paths: list[Path], res, frames, pipe, extra: dict | None = None) -> int:
+    for line in write_motion(paths, res, frames, extra=extra):
+        print(line)
+    if _notice(pipe):
+        print(_notice(pipe))
+    return 0
+
+
+# ============================================================================================ commands
+def run_generate(args: argparse.Namespace) -> int:
+    paths, pipe = _start(args)
     res = pipe.text_to_motion(args.text, seconds=args.seconds, frames=args.frames, seed=args.seed,
                               num_steps=args.steps, cfg_scale=args.cfg)
     needs_frames = any(p.suffix.lower() in (".gif", ".mp4") for p in paths)
     frames = render(res.joints, args.size, res.prompt) if needs_frames else None
     print(f"text     : \"{res.prompt}\"")
     print(f"motion   : {res.num_frames} frames ({res.seconds:.2f} s at {res.fps:g} fps), seed {args.seed}")
-    for line in write_motion(paths, res, frames):
-        print(line)
-    if _notice(pipe):
-        print(_notice(pipe))
-    return 0
+    return _finish(paths, res, frames, pipe)
 
 
 def run_caption(args: argparse.Namespace) -> int:
@@ -282,8 +297,7 @@ def run_caption(args: argparse.Namespace) -> int:
         if Path(args.json).exists() and not args.overwrite:
             raise InputError(f"{args.json} exists; pass --overwrite to replace it")
     pipe = load_pipeline(args)
-    motion, _ = read_motion(args.input, pipe.fps, args.rig, args.start, args.max_seconds)
-    motion = _fit_to_model(motion, pipe, args.input)
+    motion = _input_motion(args, pipe)
     caption = pipe.motion_to_text(motion, max_new_tokens=args.max_tokens, do_sample=args.sample, top_p=args.top_p,
                                   temperature=args.temperature, seed=args.seed)
     print(caption)
@@ -293,12 +307,8 @@ def run_caption(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    paths = output_paths(args)
-    check_outputs(paths, args.overwrite)
-    _check_mp4(paths)
-    pipe = load_pipeline(args)
-    motion, _ = read_motion(args.input, pipe.fps, args.rig, args.start, args.max_seconds)
-    motion = _fit_to_model(motion, pipe, args.input)
+    paths, pipe = _start(args)
+    motion = _input_motion(args, pipe)
     res = pipe.predict(motion, seconds=args.seconds, frames=args.frames, seed=args.seed, num_steps=args.steps,
                        cfg_scale=args.cfg)
     frames = None
@@ -308,20 +318,12 @@ def run_predict(args: argparse.Namespace) -> int:
     print(f"input    : {args.input}: {res.observed_frames} frames observed ({res.observed_frames / res.fps:.2f} s)")
     print(f"predicted: {res.num_frames - res.observed_frames} more frames "
           f"({(res.num_frames - res.observed_frames) / res.fps:.2f} s), seed {args.seed}")
-    for line in write_motion(paths, res, frames):
-        print(line)
-    if _notice(pipe):
-        print(_notice(pipe))
-    return 0
+    return _finish(paths, res, frames, pipe)
 
 
 def run_edit(args: argparse.Namespace) -> int:
-    paths = output_paths(args)
-    check_outputs(paths, args.overwrite)
-    _check_mp4(paths)
-    pipe = load_pipeline(args)
-    motion, _ = read_motion(args.input, pipe.fps, args.rig, args.start, args.max_seconds)
-    motion = _fit_to_model(motion, pipe, args.input)
+    paths, pipe = _start(args)
+    motion = _input_motion(args, pipe)
     source = pipe.prepare_motion(motion, "input")
     res = pipe.edit(source, args.instruction, seconds=args.seconds, frames=args.frames, seed=args.seed,
                     num_steps=args.steps, cfg_scale=args.cfg)
@@ -338,8 +340,4 @@ def run_edit(args: argparse.Namespace) -> int:
         frames = np.concatenate([left, gap, right], axis=2)
     print(f"input    : {args.input}: {len(source)} frames ({len(source) / pipe.fps:.2f} s)")
     print(f"edit     : \"{res.prompt}\" → {res.num_frames} frames ({res.seconds:.2f} s), seed {args.seed}")
-    for line in write_motion(paths, res, frames, extra={"source_features": source}):
-        print(line)
-    if _notice(pipe):
-        print(_notice(pipe))
-    return 0
+    return _finish(paths, res, frames, pipe, extra={"source_features": source})

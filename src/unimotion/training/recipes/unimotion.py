@@ -209,27 +209,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # ============================================================================================ building blocks
 def resolve_notice(config: TrainUniMotionConfig) -> str | None:
-    """The NOTICE text of the run's checkpoints (see :class:`TrainUniMotionConfig`)."""
-    from ...notices import BANDAI_NOTICE
+    """The NOTICE text of the run's checkpoints (see :class:`TrainUniMotionConfig` and :func:`unimotion.notices.resolve_notice`)."""
+    from ...notices import resolve_notice as _resolve
 
-    if config.notice == "none":
-        return None
-    if config.notice == "bandai":
-        return BANDAI_NOTICE
-    if config.notice == "auto":
-        manifest = Path(config.data.root) / "manifest.json"
-        if manifest.is_file():
-            try:
-                name = json.loads(manifest.read_text(encoding="utf-8")).get("name")
-            except (json.JSONDecodeError, AttributeError):
-                name = None
-            if name == "BandaiML":
-                return BANDAI_NOTICE
-        return None
-    path = Path(config.notice)
-    if not path.is_file():
-        raise ConfigError(f"notice must be auto, bandai, none or an existing text file; {path} does not exist")
-    return path.read_text(encoding="utf-8")
+    return _resolve(config.notice, config.data.root)
 
 
 def load_vae(path: str | Path) -> MotionAutoencoder:

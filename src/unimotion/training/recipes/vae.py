@@ -245,27 +245,10 @@ def uses_images(model: nn.Module, cfg: TrainVAEConfig) -> bool:
 
 
 def resolve_notice(cfg: TrainVAEConfig) -> str | None:
-    """The NOTICE text of the run's checkpoints (see :class:`TrainVAEConfig`)."""
-    from ...notices import BANDAI_NOTICE
+    """The NOTICE text of the run's checkpoints (see :class:`TrainVAEConfig` and :func:`unimotion.notices.resolve_notice`)."""
+    from ...notices import resolve_notice as _resolve
 
-    if cfg.notice == "none":
-        return None
-    if cfg.notice == "bandai":
-        return BANDAI_NOTICE
-    if cfg.notice == "auto":
-        manifest = Path(cfg.data.root) / "manifest.json"
-        if manifest.is_file():
-            try:
-                name = json.loads(manifest.read_text(encoding="utf-8")).get("name")
-            except (json.JSONDecodeError, AttributeError):
-                name = None
-            if name == "BandaiML":
-                return BANDAI_NOTICE
-        return None
-    path = Path(cfg.notice)
-    if not path.is_file():
-        raise ConfigError(f"notice must be auto, bandai, none or an existing text file; {path} does not exist")
-    return path.read_text(encoding="utf-8")
+    return _resolve(cfg.notice, cfg.data.root)
 
 
 def read_split(cfg: TrainVAEConfig, split: str) -> HumanML3DReader:
