@@ -36,7 +36,6 @@ first frame, and UniMo's videos scored against the motion of another clip (no co
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -48,6 +47,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from unimotion.utils.io import file_lock  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,21 +75,6 @@ I2VM_COLUMNS = ["method", "split", "clips", "fid", "psnr_recon_db", "psnr_vs_rea
                 "consistency_aligned_px"]
 ABL_COLUMNS = ["variant", "change", "v2m_mpjpe_mm", "v2m_pa_mpjpe_mm", "v2m_w_mpjpe_mm", "v2m_novel_mpjpe_mm",
                "i2vm_fid", "i2vm_consistency_px", "train_ce_motion", "train_ce_video", "train_min"]
-
-
-@contextlib.contextmanager
-def file_lock(path: str | None):
-    if not path:
-        yield
-        return
-    import fcntl
-
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ci(values: np.ndarray, scale: float = 1.0) -> dict[str, float]:

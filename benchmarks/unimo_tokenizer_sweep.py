@@ -22,7 +22,6 @@ between runs.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -32,26 +31,12 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from unimotion.utils.io import file_lock  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 
 COLUMNS = ["s", "K", "tokens_per_clip", "split", "mpjpe_mm", "pa_mpjpe_mm", "w_mpjpe_mm", "transl_err_mm",
            "orient_err_deg", "perplexity", "codes_used", "train_min"]
-
-
-@contextlib.contextmanager
-def file_lock(path: str | None):
-    """Hold an exclusive ``flock`` on ``path`` (no-op for None)."""
-    if not path:
-        yield
-        return
-    import fcntl
-
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run_one(config_path: str, s: int, k: int, runs_root: Path, splits: list[str], overrides: list[str],

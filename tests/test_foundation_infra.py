@@ -188,3 +188,20 @@ def test_cli_help_runs_for_every_command():
                     with pytest.raises(SystemExit) as exc:
                         parser.parse_args([name, child, "--help"])
                     assert exc.value.code == 0, (name, child)
+
+
+def test_file_lock_is_exclusive_and_released(tmp_path):
+    import fcntl
+
+    from unimotion.utils.io import file_lock
+
+    lock = tmp_path / "cpu.lock"
+    with file_lock(lock):
+        with open(lock, "a") as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(lock, "a") as other:  # released: a second holder gets it at once
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(other, fcntl.LOCK_UN)
+    with file_lock(None):  # no lock file: a no-op
+        pass

@@ -134,3 +134,22 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike | None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` while the block runs (no-op for None or "").
+
+    Benchmarks take ``--lock FILE`` so that heavy jobs on a shared machine run one at a time.
+    """
+    if not path:
+        yield
+        return
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
