@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from unimotion.utils.io import sha256_file
+
 REPO = Path(__file__).resolve().parents[1]
 
 ROWS = {
@@ -142,12 +144,13 @@ def latent_description(model) -> str:
 def diagnostics(gt: list[np.ndarray], rec: list[np.ndarray], stats) -> dict[str, float]:
     """Where the error comes from: mean |error| per feature group in the data's normalisation (units of
     each channel's std) and the drift of the integrated root trajectory (m)."""
-    from unimotion.motion.hml3d import features_to_joints
+    from unimotion.motion.hml3d import feature_slices, features_to_joints
 
-    groups = {"root": (0, 4), "ric": (4, 67), "rot6d": (67, 193), "vel": (193, 259), "contacts": (259, 263),
-              "orient6d": (263, 269)}
     err = np.concatenate([np.abs(stats.normalize(r) - stats.normalize(g)) for r, g in zip(rec, gt, strict=True)])
-    out = {f"nL1 {k}": float(err[:, a:b].mean()) for k, (a, b) in groups.items() if b <= err.shape[1]}
+    fs = feature_slices(err.shape[1])
+    groups = {"root": slice(fs["root_rot_vel"].start, fs["root_y"].stop), "ric": fs["ric"], "rot6d": fs["rot"],
+              "vel": fs["local_vel"], "contacts": fs["foot_contact"], "orient6d": fs.get("root_orient")}
+    out = {f"nL1 {k}": float(err[:, sl].mean()) for k, sl in groups.items() if sl is not None}
     drift = []
     for r, g in zip(rec, gt, strict=True):
         pg = features_to_joints(g[:, :263].astype(np.float64))[:, 0, [0, 2]]
@@ -212,20 +215,10 @@ def evaluate_row(row: str, cfg, splits: list[str], evaluator, batch_size: int) -
             "train wall (min)": round(summary.get("wall_seconds_this_run", float("nan")) / 60.0, 1),
             "recon seconds": round(seconds, 1),
             "checkpoint": str(model_dir),
-            "weights_sha256": sha256(model_dir / "model.safetensors"),
+            "weights_sha256": sha256_file(model_dir / "model.safetensors"),
         })
         print(f"[{row}] {split}: " + ", ".join(f"{k} {rows[-1][k]}" for k in COLUMNS[2:8]), flush=True)
     return rows
-
-
-def sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def ship(cfg, target: Path) -> dict[str, Any]:
@@ -261,7 +254,7 @@ def ship(cfg, target: Path) -> dict[str, Any]:
         raise SystemExit(f"{target} is {size / 2**20:.1f} MiB, over the 20 MB limit")
     print(f"shipped {target} ({size / 2**20:.1f} MiB)", flush=True)
     return {"dir": str(target), "bytes": size, "parameters": model.num_parameters(),
-            "weights_sha256": sha256(target / "model.safetensors")}
+            "weights_sha256": sha256_file(target / "model.safetensors")}
 
 
 def notes_text(rows: list[dict[str, Any]], budget: dict[str, Any], train_info: dict[str, Any]) -> str:
@@ -512,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     if "shipped" not in extra and (shipped_dir / "model.safetensors").is_file():
         size = sum(f.stat().st_size for f in shipped_dir.iterdir() if f.is_file())
         extra["shipped"] = {"dir": "checkpoints/cma_vae_bandaiml", "bytes": size,
-                            "weights_sha256": sha256(shipped_dir / "model.safetensors")}
+                            "weights_sha256": sha256_file(shipped_dir / "model.safetensors")}
     if "shipped" in extra and "cma_vae" in configs:
         cma_sha = next(r["weights_sha256"] for r in rows if r["row"] == "cma_vae")
         extra["shipped"]["is_the_evaluated_cma_vae_row"] = extra["shipped"]["weights_sha256"] == cma_sha
