@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from unimotion.data.datasets import LengthBucketSampler, MotionDataset, TextMotionDataset, collate, crop_length
+from unimotion.data.datasets import (
+    LengthBucketSampler,
+    MotionDataset,
+    TextMotionDataset,
+    collate,
+    crop_length,
+)
 from unimotion.data.humanml3d import HumanML3DReader, parse_text_file
 from unimotion.errors import DatasetError
 

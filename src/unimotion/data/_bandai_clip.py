@@ -82,7 +82,7 @@ def _render_views(wid: str, joints: np.ndarray, video_joints: np.ndarray, out: P
         images=images, frame_index=idx,
         K=np.stack([c.K for c in cams]).astype(np.float32), R=np.stack([c.R for c in cams]).astype(np.float32),
         t=np.stack([c.t for c in cams]).astype(np.float32),
-        joints_2d=np.stack([c.project(joints[i]) for c, i in zip(cams, idx)]).astype(np.float32),
+        joints_2d=np.stack([c.project(joints[i]) for c, i in zip(cams, idx, strict=True)]).astype(np.float32),
     )
     # one short clip with a fixed camera that keeps the figure in view
     f = min(cfg.video_frames, n)

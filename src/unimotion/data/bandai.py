@@ -50,12 +50,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import __version__
 from ..errors import DatasetError
 from ..notices import BANDAI_ATTRIBUTION, BANDAI_NOTICE
-from ..utils.io import load_npy, save_npy, sha256_file, write_json, write_text
+from ..utils.io import load_npy, sha256_file, write_json, write_text
 from ..utils.logging import get_logger
 
 log = get_logger(__name__)

@@ -62,7 +62,7 @@ def results_meta(budget: Any = None, command: str | None = None, **extra: Any) -
     return {
         "command": command or _command_line(),
         "git_commit": git_commit(),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine_description(),
         "budget": budget,
         **extra,

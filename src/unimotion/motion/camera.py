@@ -58,7 +58,10 @@ class Camera:
         return uv1[..., :2]
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 1.0, 0.0])) -> tuple[np.ndarray, np.ndarray]:
+_Y_UP = np.array([0.0, 1.0, 0.0])
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = _Y_UP) -> tuple[np.ndarray, np.ndarray]:
     """World → camera (R, t) for a camera at ``eye`` looking at ``target`` (OpenCV axes)."""
     eye, target, up = (np.asarray(v, dtype=np.float64) for v in (eye, target, up))
     forward = target - eye

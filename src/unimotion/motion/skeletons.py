@@ -37,7 +37,7 @@ class SkeletonLayout:
         """(J,) parent index of every joint, -1 for the root, derived from the kinematic chains."""
         parents = np.full(self.num_joints, -1, dtype=np.int64)
         for chain in self.kinematic_chain:
-            for parent, child in zip(chain[:-1], chain[1:]):
+            for parent, child in zip(chain[:-1], chain[1:], strict=True):
                 parents[child] = parent
         return parents
 
