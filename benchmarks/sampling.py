@@ -6,23 +6,30 @@ Both paths run the *same* model with the *same* initial noise (Euler, 50 steps, 
 * ``naive``      — every Euler step rebuilds and runs the whole sequence (prompt, motion span, closing tokens)
                    through embedder, backbone and flow head, once for the conditional and once for the
                    unconditional branch;
-* ``fast``       — the prompt prefix is encoded once and its KV cache reused; each step runs only the motion
-                   span, conditional and unconditional rows in one batch (the library default);
+* ``fast``       — the library default: the prompt prefix is encoded once and its KV cache reused, the
+                   conditional and unconditional rows run as one batch, and each step runs only what depends on
+                   z_t: with ``target_input="placeholder"`` (the demo checkpoint's setting) that is the flow head
+                   alone — the target span goes through the backbone once; with ``"noisy_latent"`` (Show-o2 style)
+                   it is the target span through embedder, backbone and head;
 * ``cache only`` / ``batch only`` — one of the two optimisations (ablation).
+
+Scenarios: ``t2m`` (the headline: the architecture of ``--model-config``, by default the demo checkpoint's
+recipe), ``t2m-noisy-input`` (the same with ``target_input="noisy_latent"``), ``editing`` (196-frame source +
+instruction), ``t2m-deep`` (16-layer backbone) and ``lra`` (LRA regeneration, no CFG).
 
 It checks that the outputs agree (``max_abs_diff``, must be ≤ 1e-4), prints a table and writes
 ``docs/results/sampling.json`` + ``.md`` (keys ``speedup`` and ``max_abs_diff`` per row and, for the headline
 T2M row, in ``meta`` together with the per-call latencies of a 196-frame motion).
 
-    python benchmarks/sampling.py                                  # default model, 3 repeats, 1 thread
+    python benchmarks/sampling.py                                  # all scenarios, 3 repeats, 1 thread
     python benchmarks/sampling.py --scenarios t2m --repeats 1 --steps 10 --out /tmp/sampling
 
-The model is the library default (``UniMotionConfig()``: tiny random-init Qwen2 backbone, built-in BPE
-tokenizer) with untrained weights; its zero-initialised layers (LoRA B, flow-head gates and output) are
-re-drawn from N(0, 0.02²) with a fixed seed so that every part of the network influences the result (a
-zero-initialised head would make both paths trivially equal). Speed does not depend on the weights.
-Timings are medians of interleaved repeats on one CPU thread (stable on a shared machine); the speed-up is the
-median of the per-repeat naive/fast ratios.
+The model has the architecture of ``--model-config`` (its ``model:`` section; latent width ``--latent-dim``, the
+CMA-VAE's 32 by default) with untrained weights and the built-in BPE tokenizer; its zero-initialised layers (LoRA
+B, flow-head gates and output) are re-drawn from N(0, 0.02²) with a fixed seed so that every part of the network
+influences the result (a zero-initialised head would make both paths trivially equal). Speed does not depend on
+the weights. Timings are medians of interleaved repeats on one CPU thread (stable on a shared machine); the
+speed-up is the median of the per-repeat naive/fast ratios.
 """
 
 from __future__ import annotations
@@ -50,26 +57,35 @@ MODES = {
     "batch only": dict(use_cache=False, batch_cfg=True),
 }
 SCENARIOS = {
-    # name: (task, description)
-    "t2m": ("t2m", "text-to-motion, HumanML3D-length caption"),
-    "editing": ("editing", "editing: 196-frame source motion + instruction"),
-    "t2m-deep": ("t2m", "text-to-motion, 16-layer backbone (backbone-dominated cost)"),
-    "lra": ("m2m", "LRA regeneration (z_t reaches only the head: backbone once vs every step; no CFG)"),
+    # name: (task, target_input (None = the model config's), backbone layers (None = the config's), description)
+    "t2m": ("t2m", None, None, "text-to-motion, HumanML3D-length caption"),
+    "t2m-noisy-input": ("t2m", "noisy_latent", None, "text-to-motion, z_t through the backbone (Show-o2 style)"),
+    "editing": ("editing", None, None, "editing: 196-frame source motion + instruction"),
+    "t2m-deep": ("t2m", None, 16, "text-to-motion, 16-layer backbone"),
+    "lra": ("m2m", None, None, "LRA regeneration (z_t reaches only the head: backbone once vs every step; no CFG)"),
 }
+DEFAULT_SCENARIOS = ["t2m", "t2m-noisy-input", "editing", "t2m-deep", "lra"]
 
 
-def build_model(seed: int, deep: bool):
+def build_model(args, target_input: str | None, layers: int | None):
+    """The ``model:`` section of ``args.model_config`` with random weights (zero-init parts re-drawn)."""
     import torch
 
+    from unimotion.config import from_dict, load_yaml
     from unimotion.models.unimotion import UniMotionConfig, UniMotionModel
-    from unimotion.models.unimotion.backbone import BackboneConfig
 
-    torch.manual_seed(seed)
-    cfg = UniMotionConfig()
-    if deep:
-        cfg.backbone = BackboneConfig(preset="tiny-qwen2", overrides={"num_hidden_layers": 16})
-    model = UniMotionModel(cfg).eval()
-    g = torch.Generator().manual_seed(seed)
+    data = dict(load_yaml(args.model_config).get("model", {}))
+    data["latent_dim"] = args.latent_dim
+    data.setdefault("max_latent_len", 64)
+    if target_input is not None:
+        data["target_input"] = target_input
+    if layers is not None:
+        backbone = dict(data.get("backbone", {}))
+        backbone["overrides"] = {**backbone.get("overrides", {}), "num_hidden_layers": layers}
+        data["backbone"] = backbone
+    torch.manual_seed(args.seed)
+    model = UniMotionModel(from_dict(UniMotionConfig, data, where="model")).eval()
+    g = torch.Generator().manual_seed(args.seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_B" in name or (name.startswith("flow_head.") and bool(p.abs().sum() == 0)):
@@ -92,8 +108,8 @@ def request(task: str, latent_len: int, latent_dim: int, seed: int):
 def run_scenario(name: str, args) -> dict:
     import torch
 
-    task, desc = SCENARIOS[name]
-    model = build_model(args.seed, deep=name.endswith("deep"))
+    task, target_input, layers, desc = SCENARIOS[name]
+    model = build_model(args, target_input, layers)
     latent_len = math.ceil(args.frames / args.downsample)
     d = model.config.latent_dim
     if task == "m2m":
@@ -142,6 +158,7 @@ def run_scenario(name: str, args) -> dict:
         "span_tokens": span_tokens,
         "full_sequence_tokens": full.input_ids.shape[1],
         "backbone_layers": model.backbone.config.num_hidden_layers,
+        "target_input": model.config.target_input if task != "m2m" else "—",
         "parameters": model.parameter_report()["total"],
         "steps": args.steps,
         "cfg_scale": cfg_scale,
@@ -164,8 +181,10 @@ def request_m2m(z):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scenarios", nargs="+", default=["t2m", "editing", "t2m-deep", "lra"],
-                        choices=sorted(SCENARIOS))
+    parser.add_argument("--scenarios", nargs="+", default=DEFAULT_SCENARIOS, choices=sorted(SCENARIOS))
+    parser.add_argument("--model-config", default=str(REPO / "configs" / "unimotion" / "bandaiml.yaml"),
+                        help="recipe YAML whose model: section gives the architecture (default: the demo checkpoint's)")
+    parser.add_argument("--latent-dim", type=int, default=32, help="motion latent width d (the CMA-VAE's)")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--cfg", type=float, default=3.0)
     parser.add_argument("--frames", type=int, default=196)
@@ -187,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         rows.append(run_scenario(name, args))
         print(f"[sampling] {name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    columns = ["scenario", "prefix_tokens", "span_tokens", "full_sequence_tokens", "backbone_layers", "cfg_scale",
+    columns = ["scenario", "target_input", "prefix_tokens", "span_tokens", "full_sequence_tokens", "backbone_layers",
+               "cfg_scale",
                "naive_ms", "fast_ms", "cache_only_ms", "batch_only_ms", "speedup", "token_ratio",
                "max_abs_diff"]
     head = rows[0]
@@ -199,19 +219,24 @@ def main(argv: list[str] | None = None) -> int:
         steps=args.steps,
         cfg_scale=args.cfg,
         frames=args.frames,
+        model_config=str(Path(args.model_config).resolve().relative_to(REPO)) if Path(args.model_config).resolve()
+        .is_relative_to(REPO) else args.model_config,
+        latent_dim=args.latent_dim,
         speedup=head["speedup"],
         max_abs_diff=max(r["max_abs_diff"] for r in rows),
         latency_ms_196_frames={"scenario": head["scenario"], "naive": head["naive_ms"], "fast": head["fast_ms"]},
     )
     notes = (
         "`naive`: full sequence recomputed at every Euler step, conditional and unconditional branches run "
-        "separately. `fast`: prompt prefix encoded once (KV cache), each step runs only the motion span, both "
-        "CFG branches in one batch. `cache_only` / `batch_only`: one optimisation each. Latencies are per "
+        "separately. `fast`: prompt prefix encoded once (KV cache), both CFG branches in one batch, and each "
+        "step runs only what depends on z_t — the flow head alone for `target_input = placeholder` (the target "
+        "span goes through the backbone once; z_t reaches the head through AdaLN), the target span through "
+        "embedder, backbone and head for `noisy_latent` (Show-o2 style). `cache_only` / `batch_only`: one "
+        "optimisation each. Latencies are per "
         f"call ({args.steps} Euler steps, CFG {args.cfg}) for a {args.frames}-frame motion "
         f"(T_z = {math.ceil(args.frames / args.downsample)}); `*_ms` are medians, `speedup` is the median of "
         "naive/fast ratios measured back to back. `token_ratio` = full sequence / span tokens, the backbone work "
-        "saved by the prefix cache per branch (the embedder runs once instead of twice per step in `fast`, the "
-        "flow head runs on the span in both paths). The `lra` row is LRA regeneration, where z_t "
+        "saved per step by the prefix cache alone, i.e. the bound of the `noisy_latent` design. The `lra` row is LRA regeneration, where z_t "
         "reaches only the flow head: its backbone pass is computed once per call instead of at every step. "
         "Untrained random weights; see `benchmarks/sampling.py` for the exact set-up."
     )

@@ -72,7 +72,7 @@ def test_forward_backward_each_task(tiny_model, task):
     assert touched("motion_embedder.") and touched("time_embedder.")
     assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.endswith("lora_B"))
     assert touched("flow_head.") == (task != "m2t")
-    assert elapsed < 1.0, f"tiny forward+backward took {elapsed:.2f} s"
+    assert elapsed < 10.0, f"tiny forward+backward took {elapsed:.2f} s"  # a guard against pathological slowness, not a benchmark
 
 
 def test_zero_initialised_head_predicts_zero_and_loss_equals_target_energy(tiny_model):

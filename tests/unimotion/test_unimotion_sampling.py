@@ -67,9 +67,9 @@ def test_cache_is_cropped_back_to_the_prefix(model):
     mask = torch.ones(3, rows.T, dtype=torch.bool)
     with torch.no_grad():
         emb = model.motion_embedder(x, mask)
-        v1 = rows.velocity(emb, x, torch.tensor([0.3]), mask)
+        v1 = rows.velocity(x, torch.tensor([0.3]), mask, emb)
         assert rows.cache.get_seq_length() == P
-        v2 = rows.velocity(emb, x, torch.tensor([0.3]), mask)
+        v2 = rows.velocity(x, torch.tensor([0.3]), mask)  # the embedder output computed inside
     assert torch.equal(v1, v2)  # a second call sees the same (unmutated) prefix
 
 
@@ -169,3 +169,78 @@ def test_without_time_token(tokenizer):
     a = model.sample_motion(req, num_steps=3, seed=0)
     b = model.sample_motion(req, num_steps=3, seed=0, use_cache=False, batch_cfg=False)
     assert (a.latents - b.latents).abs().max() <= 1e-4
+
+
+@pytest.fixture
+def placeholder_model(tokenizer):
+    from unimotion_helpers import tiny_config
+
+    from unimotion.models.unimotion.model import UniMotionModel
+
+    torch.manual_seed(0)
+    model = UniMotionModel(tiny_config(target_input="placeholder"), tokenizer=tokenizer)
+    perturb_zero_init(model, 0.1)
+    return model.eval()
+
+
+def _count_backbone_calls(model):
+    calls = []
+    hook = model.backbone.base_model.register_forward_hook(lambda *a: calls.append(1))
+    return calls, hook
+
+
+@pytest.mark.parametrize("cfg_scale", [3.0, 1.0])
+def test_placeholder_target_fast_equals_naive_and_runs_backbone_twice(placeholder_model, cfg_scale):
+    """target_input="placeholder": z_t only reaches the flow head, so the fast sampler runs the backbone once for
+    the prefix and once for the span (not once per step), and still equals full recomputation."""
+    model = placeholder_model
+    req = _requests(torch.Generator().manual_seed(0))
+    kw = dict(num_steps=5, seed=5, cfg_scale=cfg_scale, time_shift=2.0)
+    calls, hook = _count_backbone_calls(model)
+    fast = model.sample_motion(req, **kw)
+    hook.remove()
+    assert len(calls) == 2  # prefix (KV cache) + target span, for all rows and both CFG branches at once
+    calls, hook = _count_backbone_calls(model)
+    naive = model.sample_motion(req, use_cache=False, batch_cfg=False, **kw)
+    hook.remove()
+    assert len(calls) == 5 * 3 * (2 if cfg_scale != 1.0 else 1)  # every step, example and branch
+    cached_sep = model.sample_motion(req, use_cache=True, batch_cfg=False, **kw)
+    for other in (naive, cached_sep):
+        assert (fast.latents - other.latents).abs().max() <= 1e-4
+    assert fast.mask.sum(1).tolist() == [5, 3, 6]
+    assert (fast.latents[~fast.mask] == 0).all()
+    # the noise and the guidance still matter (z_t reaches the head through AdaLN)
+    other_seed = model.sample_motion(req, **{**kw, "seed": 6})
+    assert not torch.allclose(fast.latents, other_seed.latents)
+
+
+def test_placeholder_target_backbone_input_ignores_z_t(placeholder_model):
+    """Training forward: with the placeholder, changing the noisy target changes only the head's output."""
+    model = placeholder_model
+    model.train()
+    ex = [TaskExample("t2m", caption="a man runs", target=torch.randn(4, D))]
+    captured = []
+    hook = model.backbone.base_model.register_forward_hook(lambda m, a, kw, out: captured.append(kw["inputs_embeds"]),
+                                                           with_kwargs=True)
+    out_a = model(ex, generator=torch.Generator().manual_seed(1))
+    out_b = model(ex, generator=torch.Generator().manual_seed(2))  # other noise and t
+    hook.remove()
+    assert torch.equal(captured[0], captured[1])
+    assert not torch.allclose(out_a.velocity, out_b.velocity)
+    out_a.loss.backward()
+    assert model.flow_head.z_embed.weight.grad is not None and model.flow_head.z_embed.weight.grad.abs().sum() > 0
+
+
+def test_placeholder_target_needs_zt_in_the_head(tokenizer):
+    from unimotion_helpers import tiny_config
+
+    from unimotion.errors import ConfigError
+    from unimotion.models.unimotion.flow_head import FlowHeadConfig
+    from unimotion.models.unimotion.model import UniMotionConfig, UniMotionModel
+
+    cfg = tiny_config(target_input="placeholder")
+    cfg.flow_head = FlowHeadConfig(num_blocks=1, num_heads=2, zt_conditioning="lra_only")
+    with pytest.raises(ConfigError, match="zt_conditioning"):
+        UniMotionModel(cfg, tokenizer=tokenizer)
+    with pytest.raises(ConfigError, match="target_input"):
+        UniMotionConfig(target_input="noise")

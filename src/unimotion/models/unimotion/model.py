@@ -14,10 +14,12 @@ Data path (one forward)::
 
     L = λ_ntp · L_NTP + λ_flow · L_flow        (paper: λ_ntp = 1, λ_flow = 0.8)
 
-Flow spans are the target spans of the generation tasks (t2m, prediction, editing) — their noisy latent z_t
-enters the backbone through the embedder, Show-o2 style, with a time token at the start of the span — and,
-for LRA's ``m2m`` task, the source span itself: the backbone sees the clean, degraded condition and z_t
-reaches the head only through AdaLN (spec §5.2, :mod:`.lra`).
+Flow spans are the target spans of the generation tasks (t2m, prediction, editing) and, for LRA's ``m2m``
+task, the source span itself: the backbone sees the clean, degraded condition and z_t reaches the head only
+through AdaLN (spec §5.2, :mod:`.lra`). At target spans the backbone reads, per ``config.target_input``, either
+the noisy latent z_t through the embedder with a time token at the start of the span (Show-o2 style, the spec's
+inference) or a fixed placeholder (the embedding of the zero latent at t = 0), in which case z_t reaches the
+head only through AdaLN, as in LRA, and sampling runs the backbone once instead of at every Euler step.
 
 Training examples get the null condition with probability ``flow.cond_dropout`` (classifier-free guidance).
 Sampling and text generation live in :mod:`.sampling` (also reachable as methods of the model).
@@ -33,7 +35,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -88,12 +90,20 @@ class UniMotionConfig:
         max_latent_len: longest motion span T_z (⌈196/4⌉ = 49 for HumanML3D's 196 frames at 4× compression).
         max_sequence_length: longest token sequence accepted.
         time_token: put a time-embedding token at the start of every motion span (Show-o2 style).
+        target_input: what the backbone reads at the target span of a generation task (t2m, prediction, editing).
+            ``"noisy_latent"``: the noisy latent z_t through the embedder, and t in the time token — Show-o2's
+            design, which the spec infers for UniMotion (§4.6); the backbone must run at every Euler step.
+            ``"placeholder"``: the embedding of the all-zero latent (the prior mean) at t = 0, the same for every
+            step; z_t and t reach the flow head only through AdaLN — the conditioning LRA pre-trains (§5.2), here
+            used for generation too. The backbone then runs once per sample and only the flow head runs at each
+            Euler step (``sampling.sample_motion``). Needs ``flow_head.zt_conditioning = "always"``.
     """
 
     latent_dim: int = 256
     max_latent_len: int = 64
     max_sequence_length: int = 1024
     time_token: bool = True
+    target_input: Literal["noisy_latent", "placeholder"] = "noisy_latent"
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
@@ -108,6 +118,8 @@ class UniMotionConfig:
             raise ConfigError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if self.max_latent_len < 1:
             raise ConfigError(f"max_latent_len must be >= 1, got {self.max_latent_len}")
+        if self.target_input not in ("noisy_latent", "placeholder"):
+            raise ConfigError(f"target_input must be 'noisy_latent' or 'placeholder', got {self.target_input!r}")
 
 
 @dataclass
@@ -179,6 +191,9 @@ class UniMotionModel(PretrainedModel):
         self.motion_embedder = MotionDualPathEmbedder(config.embedder, config.latent_dim, hidden, config.max_latent_len)
         self.time_embedder = TimeTokenEmbedder(hidden) if config.time_token else None
         self.flow_head = MotionFlowHead(config.flow_head, hidden, config.latent_dim, config.max_latent_len)
+        if config.target_input == "placeholder" and config.flow_head.zt_conditioning != "always":
+            raise ConfigError('target_input="placeholder" keeps z_t out of the backbone, so the flow head must read it: '
+                              'set flow_head.zt_conditioning="always"')
         rep = self.parameter_report()
         log.info(
             "UniMotion: %s parameters, %s trainable (%.1f%%), routed LoRA %s (%.2f%% of the backbone)",
@@ -317,6 +332,20 @@ class UniMotionModel(PretrainedModel):
                 out = out.index_put((index.rows[has], index.time_cols[has] - col_offset), tt)
         return out
 
+    @property
+    def backbone_reads_noisy_target(self) -> bool:
+        """True when the target span's backbone input depends on (z_t, t) (``target_input="noisy_latent"``)."""
+        return self.config.target_input == "noisy_latent"
+
+    def target_span_input(self, z_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the embedder and time token receive at target spans: (z_t, t), or the placeholder (0, 0).
+
+        z_t: (N, T, d), t: (N,) → the same shapes.
+        """
+        if self.backbone_reads_noisy_target:
+            return z_t, t
+        return torch.zeros_like(z_t), torch.zeros_like(t)
+
     def run_backbone(
         self,
         inputs_embeds: torch.Tensor,
@@ -415,10 +444,12 @@ class UniMotionModel(PretrainedModel):
         x0 = torch.randn(N, T, d, generator=generator).to(device)
         x_t = interpolate(x0, x1, t_span)
         u = velocity_target(x0, x1)
-        # what the embedder sees: target spans get z_t, sources (incl. LRA conditions) their clean/degraded latent
+        # what the embedder sees: target spans get z_t (or the placeholder, see ``target_input``), sources (incl.
+        # LRA conditions) their clean/degraded latent at t = 1
         is_target = torch.tensor([s.role == TARGET for s in all_idx.spans], dtype=torch.bool, device=device)
-        emb_lat = torch.where(is_target[:, None, None], x_t, lat)
-        emb_t = torch.where(is_target, t_span, torch.ones_like(t_span))
+        tgt_lat, tgt_t = self.target_span_input(x_t, t_span)
+        emb_lat = torch.where(is_target[:, None, None], tgt_lat, lat)
+        emb_t = torch.where(is_target, tgt_t, torch.ones_like(t_span))
 
         embeds = self.embed_tokens(batch.input_ids)
         embeds = self.embed_spans(embeds, all_idx, emb_lat, emb_t)

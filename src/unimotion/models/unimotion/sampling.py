@@ -9,7 +9,9 @@ influence it, so the fast path (``use_cache=True``):
 2. runs the prefix (columns < P: system prompt, text, source motion spans, ``<|mot_start|>``) **once** and keeps
    its KV cache (``DynamicCache``);
 3. at each Euler step runs only the target span (time token + T latent tokens) against that cache, then crops the
-   cache back to P (a forward appends to a ``DynamicCache`` in place);
+   cache back to P (a forward appends to a ``DynamicCache`` in place). With ``target_input="placeholder"`` the
+   span's input does not depend on (z_t, t) (z_t reaches the flow head only through AdaLN), so the span runs
+   through the backbone once, at the first step, and every later step runs only the flow head;
 4. runs the conditional and unconditional rows **as one batch** (``batch_cfg=True``); the embedder output of z_t
    is computed once and shared by both rows, since both evaluate the velocity at the same point.
 
@@ -102,19 +104,39 @@ class _CachedRows:
             raise InputError("the cached sampler does not support sliding-window attention layers")
         self.cache = DynamicCache(config=model.backbone.config)
         model.run_backbone(embeds, self.prefix_mask, batch.position_ids[:, :P], batch.modality[:, :P], self.cache)
+        self.fixed_hidden: torch.Tensor | None = None  # (R, T, H), target_input="placeholder" only
 
-    def velocity(self, span_embeds: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor, lat_mask: torch.Tensor):
-        """span_embeds: (B_ex, T, H) embedder output per *example*; z_t (B_ex, T, d); returns (R, T, d) per row."""
+    def _span_hidden(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x: (R, T, H) embedder output per row, t: (1,) time-token input → (R, T, H) backbone states."""
         model = self.model
-        rows = self.example_of_row
-        x = span_embeds[rows]  # (R, T, H)
         R = x.shape[0]
         if self.tt:
             tok = model.time_embedder(t.expand(R)).to(x.dtype)[:, None, :]
             x = torch.cat([tok, x], dim=1)
         hidden = model.run_backbone(x, self.span_mask, self.span_pos, self.span_mod, self.cache)
         self.cache.crop(-self.S)  # back to the prefix
-        h = hidden[:, self.tt :]
+        return hidden[:, self.tt :]
+
+    def velocity(self, z_t: torch.Tensor, t: torch.Tensor, lat_mask: torch.Tensor,
+                 span_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """z_t (B_ex, T, d) per *example*, t (1,) → (R, T, d) per row.
+
+        ``span_embeds``: the embedder output of z_t (B_ex, T, H) when the caller shares it between groups.
+        With ``target_input="placeholder"`` the span's backbone states do not depend on (z_t, t): they are
+        computed at the first call and reused, so later steps run only the flow head.
+        """
+        model = self.model
+        rows = self.example_of_row
+        R = rows.shape[0]
+        if model.backbone_reads_noisy_target:
+            if span_embeds is None:
+                span_embeds = model.motion_embedder(z_t, lat_mask)
+            h = self._span_hidden(span_embeds[rows], t)
+        else:
+            if self.fixed_hidden is None:
+                zero, t0 = model.target_span_input(z_t, t)
+                self.fixed_hidden = self._span_hidden(model.motion_embedder(zero, lat_mask)[rows], t0)
+            h = self.fixed_hidden
         return model.flow_head(h, t.expand(R), z_t[rows], lat_mask[rows])
 
 
@@ -133,11 +155,12 @@ def _full_velocity(model, rows: list[TaskExample], z_t: torch.Tensor, t: torch.T
     T = z_t.shape[1]
     lat = torch.zeros(len(idx.spans), max(T, idx.cols.shape[1]), z_t.shape[-1], device=device)
     ts = torch.ones(len(idx.spans), device=device)
+    z_in, t_in = model.target_span_input(z_t, t.expand(z_t.shape[0]))  # z_t, or the placeholder
     tgt_rows = []
     for i, s in enumerate(idx.spans):
         if s.role == TARGET:
-            lat[i, : s.length] = z_t[s.row, : s.length]
-            ts[i] = t
+            lat[i, : s.length] = z_in[s.row, : s.length]
+            ts[i] = t_in[s.row]
             tgt_rows.append(i)
         else:
             lat[i, : s.length] = rows[s.example].source.to(device, torch.float32)
@@ -146,7 +169,7 @@ def _full_velocity(model, rows: list[TaskExample], z_t: torch.Tensor, t: torch.T
     hidden = model.run_backbone(embeds, batch.attention_mask(embeds.dtype), batch.position_ids, batch.modality)
     tgt = torch.tensor(tgt_rows, dtype=torch.long, device=device)
     h = hidden[idx.rows[tgt][:, None], idx.cols[tgt, :T]]  # (R, T, H); target spans are at most T long
-    return model.flow_head(h, ts[tgt], z_t, idx.mask[tgt, :T])
+    return model.flow_head(h, t.expand(len(tgt_rows)), z_t, idx.mask[tgt, :T])
 
 
 @torch.no_grad()
@@ -218,8 +241,9 @@ def sample_motion(
         for i in range(num_steps):
             t = grid[i].reshape(1)
             if use_cache:
-                span_embeds = model.motion_embedder(x, lat_mask)  # once per step, shared by all rows
-                vs = torch.cat([g.velocity(span_embeds, x, t, lat_mask) for g in groups], dim=0)
+                # the embedder output of z_t, once per step and shared by all rows (unused with the placeholder)
+                span_embeds = model.motion_embedder(x, lat_mask) if model.backbone_reads_noisy_target else None
+                vs = torch.cat([g.velocity(x, t, lat_mask, span_embeds) for g in groups], dim=0)
             elif batch_cfg:
                 zz = torch.cat([x, x], dim=0) if guided else x
                 vs = _full_velocity(model, prepared + uncond, zz, t)
