@@ -174,6 +174,25 @@ def test_video_clip_dataset(bandaiml_small):
     for _ in range(6):
         v = flips[0]["video"].numpy()
         assert np.array_equal(v, stored.transpose(0, 3, 1, 2)) or np.array_equal(v, mirrored)
+    # with_joints: the rendered 2D joints of the same frames, mirrored (u → S − u, left/right swapped) with a flip
+    from unimotion.motion.skeletons import T2M22_MIRROR
+
+    j2d = np.load(bandaiml_small / "renders" / "videos" / f"{ds.ids[0]}.npz")["joints_2d"].astype(np.float32)
+    paired = U.VideoClipDataset(bandaiml_small, "val", num_frames=17, random_crop=False, flip=True, seed=0,
+                                with_joints=True)
+    kinds = set()
+    for _ in range(12):
+        it = paired[0]
+        assert it["joints_2d"].shape == (17, 22, 2)
+        if np.array_equal(it["video"].numpy(), stored.transpose(0, 3, 1, 2)):
+            np.testing.assert_allclose(it["joints_2d"].numpy(), j2d)
+            kinds.add("plain")
+        else:
+            want = j2d[:, list(T2M22_MIRROR)].copy()
+            want[..., 0] = 64 - want[..., 0]
+            np.testing.assert_allclose(it["joints_2d"].numpy(), want)
+            kinds.add("flipped")
+    assert kinds == {"plain", "flipped"}
 
 
 @pytest.mark.bandai

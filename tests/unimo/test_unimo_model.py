@@ -262,6 +262,35 @@ def test_training_fits_a_fixed_batch():
     assert first > 0.8 * math.log(M) and float(logs["loss"].detach()) < 0.3 * first
 
 
+def test_video_code_features(tmp_path):
+    """video_code_features: video embeddings = table row + Linear(FSQ vector of the code); only video positions
+    get the term, codes with equal FSQ vectors differ only by their table rows, and it saves and loads."""
+    from unimotion.errors import ConfigError
+    from unimotion.models.blocks.quantizers import FSQ
+
+    levels = [4, 3, 2]  # 24 codes = V
+    model = UniMoModel(tiny(video_code_features=True, video_fsq_levels=levels))
+    assert model.video_code_proj is not None and model.video_code_proj.in_features == 3
+    ids = torch.tensor([[5, V + 5, V + M + 1]])
+    mod = torch.tensor([[0, 1, 2]])
+    emb = model.embed_tokens(ids, mod)
+    want = model.embed[0].weight[5] + model.video_code_proj.weight @ FSQ(levels).codes_to_vectors(torch.tensor(5))
+    torch.testing.assert_close(emb[0, 0], want)
+    torch.testing.assert_close(emb[0, 1], model.embed[1].weight[5])  # motion: table only
+    video, motion = codes()
+    out = model(model.build_batch(video, motion, ["v2m", "i2vm", "v2m"]))
+    out.loss.backward()
+    assert model.video_code_proj.weight.grad.abs().sum() > 0
+    model.save_pretrained(tmp_path / "unimo")
+    loaded = load_pretrained(tmp_path / "unimo").eval()
+    batch = model.build_batch(video, motion, ["v2m"] * 3)
+    torch.testing.assert_close(loaded(batch).logits, model.eval()(batch).logits)
+    with pytest.raises(ConfigError, match="video_fsq_levels"):
+        tiny(video_code_features=True, video_fsq_levels=[5, 5])
+    with pytest.raises(ConfigError, match="video_fsq_levels"):
+        tiny(video_code_features=True)
+
+
 def test_save_load_round_trip(tmp_path):
     cfg = tiny(n_kv_heads=2, task_weights={"v2m": 1.0}, embedding="shared")
     model = UniMoModel(cfg).eval()
@@ -326,3 +355,29 @@ def test_trainer_integration(tmp_path):
     summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
     assert summary["steps"] == 2 and "ce_motion" in summary["last_logged"]
     assert isinstance(load_pretrained(tmp_path / "run" / "final"), UniMoModel)
+
+
+def test_lean_training_loss_equals_the_full_logits_loss():
+    """training_step's loss from hidden states (each head only at its targets) equals the loss of the full
+    logits, value and gradients."""
+    torch.manual_seed(0)
+    model = UniMoModel(tiny(video_code_features=True, video_fsq_levels=[4, 3, 2]))
+    video, motion = codes()
+    batch = model.build_batch(video, motion, ["i2vm", "v2m", "i2vm"])
+    full = model(batch)
+    full.loss.backward()
+    g_full = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    lean = model(batch, return_logits=False)
+    assert lean.logits is None
+    lean.loss.backward()
+    torch.testing.assert_close(lean.loss, full.loss)
+    for k in ("ce_video", "ce_motion", "acc_video", "acc_motion"):
+        torch.testing.assert_close(lean.losses[k], full.losses[k])
+    for n, p in model.named_parameters():  # a head without targets: zero gradient vs none
+        if n in g_full:
+            got = p.grad if p.grad is not None else torch.zeros_like(g_full[n])
+            torch.testing.assert_close(got, g_full[n], atol=1e-6, rtol=1e-4)
+    # shared embeddings fall back to the full logits
+    shared = UniMoModel(tiny(embedding="shared"))
+    assert shared(batch, return_logits=False).logits is not None

@@ -250,3 +250,42 @@ def test_foreground_mask_and_loss():
     expected = ((out.reconstruction - x).abs() * fg).sum() / (fg.sum() * 3)
     torch.testing.assert_close(out.losses["foreground"], expected)
     torch.testing.assert_close(out.loss, out.losses["l1"] + 2.0 * expected)
+
+
+def test_pose_probe_reads_the_codes_and_trains_the_encoder(tmp_path):
+    """w_pose > 0: a probe regresses the 2D joints of each latent frame's raw frames from the quantised codes;
+    its loss reaches the encoder (straight-through), and a probe-less tokenizer has no such parameters."""
+    assert VideoTokenizer(tiny()).pose_probe is None
+    torch.manual_seed(0)
+    m = VideoTokenizer(tiny(w_pose=1.0, pose_joints=3, pose_hidden=16, image_size=(16, 16)))
+    # latent frame 0 covers frame 0 alone, frame k ≥ 1 the c_t = 2 frames 2k − 1, 2k
+    assert m.pose_frame_index(3).tolist() == [[0, 0], [1, 2], [3, 4]]
+    video = clip(2, 5, 16)
+    joints = torch.rand(2, 5, 3, 2) * 16
+    out = m(video, joints)
+    assert {"pose", "pose_px"} <= set(out.losses)
+    without = m(video)  # no joints: reconstruction losses only
+    assert "pose" not in without.losses
+    assert torch.allclose(out.loss - without.loss, out.losses["pose"])
+    out.losses["pose"].backward()  # the probe loss alone reaches the encoder's first convolution
+    assert m.pose_probe[0].weight.grad.abs().sum() > 0
+    first_conv = next(p for n, p in m.encoder.named_parameters() if n.endswith("weight"))
+    assert first_conv.grad is not None and first_conv.grad.abs().sum() > 0
+    # the probe learns: a few steps on a fixed batch lower its error
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    first = None
+    for _ in range(30):
+        opt.zero_grad()
+        o = m(video, joints)
+        o.losses["pose"].backward()
+        opt.step()
+        first = float(o.losses["pose"].detach()) if first is None else first
+    assert float(o.losses["pose"].detach()) < 0.7 * first
+    with pytest.raises(InputError, match="joints_2d"):
+        m(video, joints[:, :, :2])
+    # saved and loaded with its probe
+    m.save_pretrained(tmp_path / "vt")
+    back = load_pretrained(tmp_path / "vt")
+    assert torch.equal(back.pose_probe[0].weight, m.pose_probe[0].weight)
+    with pytest.raises(ConfigError, match="w_pose"):
+        tiny(w_pose=-1.0)

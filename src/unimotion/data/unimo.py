@@ -55,6 +55,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DatasetError, InputError
 from ..motion import smplx_params as sp
+from ..motion.skeletons import T2M22_MIRROR
 from ..motion.stats import NormStats
 from .humanml3d import read_split
 
@@ -255,42 +256,53 @@ class VideoClipDataset(Dataset):
             (1 + c_t·n; deterministic start 0 when ``random_crop`` is False).
         flip: random horizontal flips (training augmentation; the figure's left/right colours are random
             per clip, so a mirrored clip is as plausible as the original).
+        with_joints: also return the rendered 2D joints of the same frames (flipped with the frames:
+            u → S − u and left/right joints swapped, as the keypoint network's augmentation does).
 
-    Items: ``{"video": (num_frames, 3, S, S) uint8}``.
+    Items: ``{"video": (num_frames, 3, S, S) uint8}`` (+ ``"joints_2d": (num_frames, 22, 2) float32`` pixels).
     """
 
     def __init__(self, root: str | os.PathLike, split: str, num_frames: int = CLIP_FRAMES, random_crop: bool = True,
-                 flip: bool = False, seed: int = 0, preload: bool = False, limit: int = 0):
+                 flip: bool = False, seed: int = 0, preload: bool = False, limit: int = 0,
+                 with_joints: bool = False):
         self.root, self.num_frames, self.random_crop, self.flip = Path(root), num_frames, random_crop, flip
+        self.with_joints = with_joints
         self.ids = read_ids(root, split)
         if limit > 0:
             self.ids = self.ids[:limit]
         if not self.ids:
             raise DatasetError(f"split {split!r} of {root} is empty")
-        self._cache: dict[int, np.ndarray] = {}
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         if preload:
             self._cache = {i: self._load(i) for i in range(len(self.ids))}
         self._seeded = _Seeded(seed, random_crop or flip)
 
-    def _load(self, index: int) -> np.ndarray:
-        frames = load_video(self.root, self.ids[index])["frames"]
+    def _load(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        video = load_video(self.root, self.ids[index])
+        frames = video["frames"]
         if len(frames) < self.num_frames:
             raise DatasetError(f"renders/videos/{self.ids[index]}.npz has {len(frames)} frames < {self.num_frames}")
-        return frames
+        return frames, (video["joints_2d"].astype(np.float32) if self.with_joints else None)
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        frames = self._cache.get(index)
-        if frames is None:
-            frames = self._load(index)
+        loaded = self._cache.get(index)
+        frames, joints = loaded if loaded is not None else self._load(index)
         rng = self._seeded.rng(index)
         start = int(rng.integers(0, len(frames) - self.num_frames + 1)) if self.random_crop else 0
         clip = frames[start : start + self.num_frames]
+        j2d = None if joints is None else joints[start : start + self.num_frames].copy()
         if self.flip and rng.random() < 0.5:
             clip = clip[:, :, ::-1]
-        return {"video": torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))}
+            if j2d is not None:
+                j2d = j2d[:, list(T2M22_MIRROR)]
+                j2d[..., 0] = clip.shape[2] - j2d[..., 0]
+        item = {"video": torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))}
+        if j2d is not None:
+            item["joints_2d"] = torch.from_numpy(np.ascontiguousarray(j2d))
+        return item
 
 
 class PairedClipDataset(Dataset):

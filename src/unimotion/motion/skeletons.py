@@ -120,6 +120,10 @@ SMPLX_BODY = SkeletonLayout(
     fps=30.0,
 )
 
+#: T2M22 joint i ↔ its mirror joint (left/right pairs swapped, the spine and head unchanged): the permutation that
+#: goes with a horizontal image flip (u → W − u) or a mirrored motion.
+T2M22_MIRROR: tuple[int, ...] = (0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20)
+
 LAYOUTS = {layout.name: layout for layout in (T2M22, KIT21, SMPLX_BODY)}
 
 

@@ -44,10 +44,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError, InputError
+from ...motion.skeletons import T2M22_MIRROR
 from ..modeling_utils import ModelOutput, PretrainedModel
-
-#: T2M22 joint i ↔ its mirror joint (left/right pairs swapped, the spine and head unchanged).
-T2M22_MIRROR: tuple[int, ...] = (0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20)
 
 
 @dataclass

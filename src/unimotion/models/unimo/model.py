@@ -17,6 +17,12 @@ separate tables stacked — the same function, and with the same initialisation 
 so it could not show any effect of separating the modalities.) Since the layout fixes the next token's modality, the loss
 (``restrict_logits_to_modality=True``) and the sampler normalise over that modality's range only.
 
+**Video code features** (``video_code_features``, a choice of this project): a video token's input embedding is
+its table row plus a learned linear map of the code's FSQ vector (its quantised value in the tokenizer's
+latent space, ``video_fsq_levels`` from the tokenizer). Rows of a 12,800-code table are each seen only a few
+hundred times in a CPU-sized training run; the linear term lets every code share what the model learns about
+the latent dimensions — the ones the tokenizer's pose probe makes carry the 2D joints that V2M reads.
+
 **Positions** ("absolute + relative", two RoPE index designs; spec §4.3, exact design ours):
 
 * RoPE on three axes: the head dimension is split Cosmos-style into a time part (≈ 1/3 + rest) and two
@@ -89,6 +95,8 @@ class UniMoConfig:
     abs_time_embedding: bool = True
     abs_grid_embedding: bool = True
     embedding: Literal["separate", "shared"] = "separate"  # "shared" = the uni-emb ablation
+    video_code_features: bool = False  # add Linear(FSQ vector of the code) to video token embeddings
+    video_fsq_levels: list[int] = field(default_factory=list)  # the video tokenizer's FSQ levels ([] = not FSQ)
     init_std: float = 0.02
     # layouts and training
     i2vm_interleave: bool = True  # frame-chunk interleaving for I2VM (False: all video then motion)
@@ -114,6 +122,9 @@ class UniMoConfig:
                               f"got {self.task_weights}")
         if min(self.video_vocab_size, self.motion_vocab_size, self.max_latent_frames, *self.video_grid) < 1:
             raise ConfigError("vocabulary sizes, max_latent_frames and video_grid must be >= 1")
+        if self.video_code_features and math.prod(self.video_fsq_levels or [0]) != self.video_vocab_size:
+            raise ConfigError(f"video_code_features needs the FSQ levels of the video tokenizer (product = "
+                              f"video_vocab_size {self.video_vocab_size}), got video_fsq_levels {self.video_fsq_levels}")
 
     @property
     def head_dim(self) -> int:
@@ -137,10 +148,11 @@ def config_from_tokenizers(video_tokenizer, motion_tokenizer, image_size: tuple[
     """A :class:`UniMoConfig` whose vocabularies and geometry match the given tokenizers and clip size."""
     k, h, w = video_tokenizer.latent_shape(num_frames, *image_size)
     mc = motion_tokenizer.config
+    levels = list(getattr(getattr(video_tokenizer, "config", None), "fsq_levels", None) or [])
     return UniMoConfig(video_vocab_size=video_tokenizer.num_codes, motion_vocab_size=mc.codebook_size,
                        video_grid=(h, w), temporal_compression=video_tokenizer.temporal_compression,
                        max_latent_frames=k, motion_tokens_per_step=mc.expansion,
-                       motion_frames_per_step=mc.frames_per_step, **overrides)
+                       motion_frames_per_step=mc.frames_per_step, video_fsq_levels=levels, **overrides)
 
 
 # ------------------------------------------------------------------------------------------ blocks
@@ -277,7 +289,7 @@ def sinusoidal(pos: torch.Tensor, dim: int, base: float = 10000.0) -> torch.Tens
 # ------------------------------------------------------------------------------------------ model
 @dataclass
 class UniMoOutput(ModelOutput):
-    logits: torch.Tensor  # (B, L, V_total) next-token logits in the global id space
+    logits: torch.Tensor | None  # (B, L, V_total) next-token logits in the global id space (None: hidden only)
     hidden: torch.Tensor | None = None  # (B, L, D) final hidden states
     loss: torch.Tensor | None = None
     losses: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -307,6 +319,13 @@ class UniMoModel(PretrainedModel):
             self.shared_codes = max(vocab.video_size, vocab.motion_size)
             self.embed = nn.ModuleList([nn.Embedding(self.shared_codes + vocab.num_special, c.dim)])
             self.heads = nn.ModuleList([nn.Linear(c.dim, self.shared_codes + vocab.num_special, bias=False)])
+        self.video_code_proj: nn.Linear | None = None
+        if c.video_code_features:
+            from ..blocks.quantizers import FSQ
+
+            vectors = FSQ(c.video_fsq_levels).codes_to_vectors(torch.arange(c.video_vocab_size))  # (V, len(levels))
+            self.register_buffer("video_code_vectors", vectors, persistent=False)
+            self.video_code_proj = nn.Linear(len(c.video_fsq_levels), c.dim, bias=False)
         if c.abs_grid_embedding:
             self.row_embed = nn.Embedding(c.video_grid[0], c.dim)
             self.col_embed = nn.Embedding(c.video_grid[1], c.dim)
@@ -337,19 +356,26 @@ class UniMoModel(PretrainedModel):
         local = (ids - self.offsets[modality]).clamp(min=0)
         if self.config.embedding == "shared":  # codes by local id (shared across modalities), then specials
             row = torch.where(modality == Modality.SPECIAL, local + self.shared_codes, local)
-            return self.embed[0](row) * known[..., None]
-        out = torch.zeros(*ids.shape, self.config.dim, device=ids.device, dtype=self.embed[0].weight.dtype)
-        for m, table in enumerate(self.embed):
-            sel = (modality == m) & known
-            if sel.any():
-                out[sel] = table(local[sel])
+            out = self.embed[0](row) * known[..., None]
+        else:
+            out = torch.zeros(*ids.shape, self.config.dim, device=ids.device, dtype=self.embed[0].weight.dtype)
+            for m, table in enumerate(self.embed):
+                sel = (modality == m) & known
+                if sel.any():
+                    out[sel] = table(local[sel])
+        if self.video_code_proj is not None:
+            is_video = (modality == Modality.VIDEO) & known
+            code = local.clamp(max=self.config.video_vocab_size - 1)
+            out = out + self.video_code_proj(self.video_code_vectors[code]) * is_video[..., None]
         return out
 
     def forward_tokens(self, ids: torch.Tensor, modality: torch.Tensor, time: torch.Tensor, row: torch.Tensor,
-                       col: torch.Tensor, sub: torch.Tensor, cache: KVCache | None = None) -> UniMoOutput:
+                       col: torch.Tensor, sub: torch.Tensor, cache: KVCache | None = None,
+                       logits: bool = True) -> UniMoOutput:
         """Logits for a (chunk of a) laid-out batch; every argument is (B, L).
 
-        With a ``cache`` the tokens continue the cached prefix and the cache is advanced by L.
+        With a ``cache`` the tokens continue the cached prefix and the cache is advanced by L. ``logits=False``
+        returns only the final hidden states (the training loss then runs each head where it is needed).
         """
         c = self.config
         x = self.embed_tokens(ids, modality)
@@ -369,6 +395,8 @@ class UniMoModel(PretrainedModel):
         if cache is not None:
             cache.length += ids.shape[1]
         h = self.norm(x)
+        if not logits:
+            return UniMoOutput(logits=None, hidden=h)
         if c.embedding == "shared":
             z = self.heads[0](h)  # (B, L, max(V, K) + N): code logits once, then the specials
             v, m = self.vocab.video_size, self.vocab.motion_size
@@ -383,10 +411,16 @@ class UniMoModel(PretrainedModel):
         return KVCache(c.n_layers, batch, c.kv_heads, max_len, c.head_dim, p.device, p.dtype)
 
     # ------------------------------------------------------------------ loss
-    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Next-token CE on target positions. logits (B, L, V) from a full forward of ``batch``."""
+    def loss(self, logits: torch.Tensor | None, batch: dict[str, torch.Tensor], hidden: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Next-token CE on target positions. logits (B, L, V) from a full forward of ``batch``, or — with
+        separate heads and restricted logits — ``hidden`` (B, L, D): each modality's head then runs only at the
+        positions whose target has that modality (the same loss without the (B, L, V) logits tensor; with a
+        12,800-code video vocabulary that tensor dominated the step time)."""
         c, vocab = self.config, self.vocab
-        pred = logits[:, :-1]
+        if hidden is not None and not (c.restrict_logits_to_modality and c.embedding == "separate"):
+            raise InputError("the loss from hidden states needs separate heads and restrict_logits_to_modality")
+        pred = logits[:, :-1] if hidden is None else hidden[:, :-1]
         tgt = batch["ids"][:, 1:]
         tmask = batch["target"][:, 1:] & batch["valid"][:, 1:]
         tmod = batch["modality"][:, 1:]
@@ -400,8 +434,9 @@ class UniMoModel(PretrainedModel):
                 continue
             if c.restrict_logits_to_modality:
                 lo, hi = vocab.range(m)
-                ce = F.cross_entropy(pred[sel][:, lo:hi].float(), tgt[sel] - lo, reduction="sum")
-                correct = (pred[sel][:, lo:hi].argmax(-1) == tgt[sel] - lo).float().mean()
+                z = self.heads[m](pred[sel]) if hidden is not None else pred[sel][:, lo:hi]  # (n, V_m)
+                ce = F.cross_entropy(z.float(), tgt[sel] - lo, reduction="sum")
+                correct = (z.argmax(-1) == tgt[sel] - lo).float().mean()
             else:
                 ce = F.cross_entropy(pred[sel].float(), tgt[sel], reduction="sum")
                 correct = (pred[sel].argmax(-1) == tgt[sel]).float().mean()
@@ -414,12 +449,15 @@ class UniMoModel(PretrainedModel):
             raise InputError("the batch has no target tokens")
         return num / den, logs
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> UniMoOutput:
+    def forward(self, batch: dict[str, torch.Tensor], return_logits: bool = True) -> UniMoOutput:
         """Full forward of a collated layout batch (:func:`~unimotion.models.unimo.layouts.collate_sequences`)
-        with the training loss."""
+        with the training loss. ``return_logits=False`` (training) skips the full logits tensor where the
+        loss allows it (separate heads, restricted logits; :meth:`loss`)."""
+        c = self.config
+        lean = not return_logits and c.restrict_logits_to_modality and c.embedding == "separate"
         out = self.forward_tokens(batch["ids"], batch["modality"], batch["time"], batch["row"], batch["col"],
-                                  batch["sub"])
-        out.loss, out.losses = self.loss(out.logits, batch)
+                                  batch["sub"], logits=not lean)
+        out.loss, out.losses = self.loss(None, batch, hidden=out.hidden) if lean else self.loss(out.logits, batch)
         return out
 
     # ------------------------------------------------------------------ data → layouts
@@ -460,7 +498,7 @@ class UniMoModel(PretrainedModel):
         if "ids" not in batch:
             tasks = batch.get("tasks") or self.sample_tasks(batch["video_codes"].shape[0], step)
             batch = self.build_batch(batch["video_codes"], batch["motion_codes"], list(tasks))
-        out = self(batch)
+        out = self(batch, return_logits=False)
         # Heads of modalities without targets in this batch (always the special head; the video head in a
         # V2M-only batch) get no gradient; a zero-weighted term keeps them in the graph so that DDP
         # (which the Trainer runs without find_unused_parameters) does not wait for their gradients.

@@ -36,6 +36,16 @@ BandaiML renders (64×64 clips):
   plain L1 lets a tight code spend all its bits on the background colour and drop the figure (what we saw
   on BandaiML); the foreground term makes the figure count as much as the background whatever its area.
   :func:`psnr` reports quality.
+* **Pose probe** (``w_pose``, off by default; a choice of this project, not of UniMo or Cosmos). The codes
+  are what UniMo's AR model reads for V2M, and a pixel loss does not make them keep the body's pose: on
+  BandaiML the keypoint network read the reconstructions of a pixel-loss-only tokenizer no better than it
+  reads a frame against *another* clip's motion (5.1 vs 5.8 px; real renders 1.6 px). The probe is a small
+  MLP that reads one latent frame's quantised code grid (t, h·w·D) and regresses the 2D joints (22 × 2,
+  pixels scaled to [-1, 1]) of the c_t raw frames that latent frame covers (frame 0 for latent frame 0);
+  its L1 loss flows into the encoder through FSQ's straight-through gradient, so the codes must carry the
+  joint positions. It only needs the rendered 2D joints at training time (``training_step`` reads
+  ``batch["joints_2d"]``); encode/decode do not use it. Related in spirit to semantic regularisation of
+  visual tokenizers (latents aligned with a task network), with the rendered joints as the target.
 
 Any tokenizer satisfying :class:`VideoTokenizerInterface` (encode → indices (B, t, h, w), decode ←
 indices, ``num_codes``, compressions) can replace this one, e.g. a wrapper around a pretrained Cosmos
@@ -97,6 +107,9 @@ class VideoTokenizerConfig:
     w_grad: float = 0.0  # L1 on spatial finite differences (sharpness), 0 disables
     w_foreground: float = 0.0  # L1 averaged over foreground pixels only (see the module docstring), 0 disables
     foreground_threshold: float = 0.15  # L1 colour distance (sum over channels, [-1, 1] units) from the background
+    w_pose: float = 0.0  # L1 of the pose probe on the quantised codes (module docstring), 0 disables (no probe)
+    pose_joints: int = 22  # joints the probe regresses
+    pose_hidden: int = 512  # hidden width of the probe MLP
     image_size: tuple[int, int] = (64, 64)  # nominal (H, W) of training clips (documentation/pipelines)
     num_frames: int = 17  # nominal clip length (1 + c_t·n)
 
@@ -120,6 +133,8 @@ class VideoTokenizerConfig:
                               f"needs at least log2 of that many resolution levels; there are {levels}")
         if any(lv < 2 for lv in self.fsq_levels) or not self.fsq_levels:
             raise ConfigError(f"fsq_levels must be a non-empty list of integers >= 2, got {self.fsq_levels}")
+        if self.w_pose < 0 or self.pose_joints < 1 or self.pose_hidden < 1:
+            raise ConfigError("w_pose must be >= 0, pose_joints and pose_hidden >= 1")
         if self.temporal_kernel < 1 or self.base_channels < 1 or self.num_res_blocks < 0:
             raise ConfigError("temporal_kernel and base_channels must be >= 1, num_res_blocks >= 0")
         for m in [1, *self.channel_mult]:
@@ -357,6 +372,15 @@ class VideoTokenizer(PretrainedModel):
                 DepthToTime(pt), DepthToSpace(p)]
         self.decoder = nn.Sequential(*dec)
 
+        # pose probe: one latent frame's code grid (h·w·D) → 2D joints of the c_t frames it covers
+        self.pose_probe: nn.Module | None = None
+        if c.w_pose > 0:
+            h, w = c.image_size[0] // c.spatial_compression, c.image_size[1] // c.spatial_compression
+            self.pose_probe = nn.Sequential(
+                nn.Linear(h * w * len(c.fsq_levels), c.pose_hidden), nn.GELU(),
+                nn.Linear(c.pose_hidden, c.temporal_compression * c.pose_joints * 2),
+            )
+
     # ------------------------------------------------------------------ interface
     @property
     def num_codes(self) -> int:
@@ -416,8 +440,27 @@ class VideoTokenizer(PretrainedModel):
     def _dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
-    def forward(self, video: torch.Tensor) -> VideoTokenizerOutput:
-        """Reconstruct a clip (B, T, 3, H, W) with the training losses."""
+    def pose_frame_index(self, num_latent: int) -> torch.Tensor:
+        """(t, c_t) raw-frame index of every joint set the probe predicts: latent frame 0 → frame 0 (c_t
+        copies), latent frame k ≥ 1 → frames (k−1)·c_t + 1 … k·c_t."""
+        ct = self.config.temporal_compression
+        idx = torch.arange(num_latent)[:, None] * ct + torch.arange(ct)[None] - (ct - 1)
+        return idx.clamp(min=0)
+
+    def predict_pose(self, quantized: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
+        """Quantised codes (B, t, h, w, D) → probe joints (B, t, c_t, J, 2) in pixels."""
+        if self.pose_probe is None:
+            raise ConfigError("this video tokenizer has no pose probe (w_pose = 0)")
+        B, t = quantized.shape[:2]
+        if quantized[0, 0].numel() != self.pose_probe[0].in_features:
+            raise InputError(f"the pose probe was built for {self.config.image_size} frames, got {image_size}")
+        out = self.pose_probe(quantized.reshape(B, t, -1)).reshape(B, t, self.config.temporal_compression, -1, 2)
+        scale = out.new_tensor([image_size[1], image_size[0]])
+        return (out + 1) / 2 * scale
+
+    def forward(self, video: torch.Tensor, joints_2d: torch.Tensor | None = None) -> VideoTokenizerOutput:
+        """Reconstruct a clip (B, T, 3, H, W) with the training losses; ``joints_2d`` (B, T, J, 2) pixels
+        (the rendered joints) adds the pose-probe loss when ``w_pose > 0``."""
         video = self._check_video(video)
         q = self.quantizer(self._latent(video))
         recon = self._decode_latent(q.quantized)
@@ -435,12 +478,25 @@ class VideoTokenizer(PretrainedModel):
             fg = foreground_mask(video, c.foreground_threshold).to(recon.dtype)
             losses["foreground"] = ((recon - video).abs() * fg).sum() / (fg.sum() * video.shape[2]).clamp(min=1)
             total = total + c.w_foreground * losses["foreground"]
+        if c.w_pose > 0 and joints_2d is not None:
+            H, W = video.shape[-2:]
+            if joints_2d.shape != (video.shape[0], video.shape[1], c.pose_joints, 2):
+                raise InputError(f"joints_2d must be (B, T, {c.pose_joints}, 2) for a (B, T, ...) video, "
+                                 f"got {tuple(joints_2d.shape)}")
+            pred = self.predict_pose(q.quantized, (H, W))  # (B, t, c_t, J, 2) pixels
+            target = joints_2d.to(pred.dtype)[:, self.pose_frame_index(pred.shape[1]).flatten()]
+            scale = pred.new_tensor([W, H]) / 2  # the loss in [-1, 1] units
+            err = (pred.flatten(1, 2) - target) / scale
+            losses["pose"] = err.abs().mean()
+            losses["pose_px"] = (pred.flatten(1, 2) - target).norm(dim=-1).mean().detach()
+            total = total + c.w_pose * losses["pose"]
         return VideoTokenizerOutput(recon, q.indices, total, losses)
 
     def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
-        """``batch["video"]``: (B, T, 3, H, W) uint8 or float in [-1, 1]."""
+        """``batch["video"]``: (B, T, 3, H, W) uint8 or float in [-1, 1]; ``batch["joints_2d"]`` (B, T, J, 2)
+        pixels, optional (the pose probe's target)."""
         video = self._check_video(batch["video"])
-        out = self(video)
+        out = self(video, batch.get("joints_2d"))
         with torch.no_grad():
             p = psnr(out.reconstruction, video).mean()
         return {"loss": out.loss, **{f"loss_{k}": v.detach() for k, v in out.losses.items()}, "psnr": p}

@@ -59,7 +59,10 @@ class EvaluatorRecipeConfig:
         )
     )
     export_dir: str = ""
-    notice: str = "bandai"  # "bandai": attach unimotion.notices.BANDAI_NOTICE; "" for none
+    # NOTICE of the checkpoints (unimotion.notices.resolve_notice): "auto" (BandaiML's attribution and
+    # non-commercial notice when data.root/manifest.json names BandaiML, else none), "bandai", "none"
+    # ("" is accepted as "none" for old configs) or the path of a text file holding your own notice.
+    notice: str = "auto"
     threads: int = 2
 
 
@@ -88,7 +91,7 @@ def run(config: EvaluatorRecipeConfig, args: argparse.Namespace) -> int:
     from ...errors import ConfigError
     from ...evaluation.tasks import quick_retrieval
     from ...models.evaluators.retrieval import RetrievalEvaluator
-    from ...notices import BANDAI_NOTICE
+    from ...notices import resolve_notice
     from ...utils.logging import get_logger
     from ..trainer import Trainer
     from ._export import export_checkpoint
@@ -96,8 +99,7 @@ def run(config: EvaluatorRecipeConfig, args: argparse.Namespace) -> int:
     log = get_logger(__name__)
     torch.set_num_threads(max(1, config.threads))
     d = config.data
-    if config.notice not in ("bandai", ""):
-        raise ConfigError(f"notice must be 'bandai' or '', got {config.notice!r}")
+    notice = resolve_notice(config.notice or "none", d.root)  # "": "none" (old configs)
     reader = HumanML3DReader(d.root, d.train_split, feature_dir=d.feature_dir)
     if d.max_train_motions:
         reader.records = reader.records[: d.max_train_motions]
@@ -111,7 +113,7 @@ def run(config: EvaluatorRecipeConfig, args: argparse.Namespace) -> int:
 
     model = RetrievalEvaluator(config.model)
     model.stats = stats
-    model.notice = BANDAI_NOTICE if config.notice == "bandai" else None
+    model.notice = notice
 
     def evaluate(m: RetrievalEvaluator, step: int) -> dict[str, float]:
         return quick_retrieval(m, val_reader.records, stats, unit_length=d.unit_length)

@@ -58,6 +58,10 @@ class KeypointsRecipeConfig:
                                               min_lr_ratio=0.02),
         )
     )
+    # NOTICE of the checkpoints (unimotion.notices.resolve_notice): "auto" (BandaiML's attribution and
+    # non-commercial notice when data.root/manifest.json names BandaiML, else none), "bandai", "none"
+    # or the path of a text file holding your own notice.
+    notice: str = "auto"
     export_dir: str = ""
     threads: int = 2  # torch.set_num_threads (the machine is shared)
 
@@ -74,7 +78,7 @@ def run(config: KeypointsRecipeConfig, args: argparse.Namespace) -> int:
 
     from ...evaluation.tasks import RenderedKeypointDataset, load_rendered_views
     from ...models.evaluators.keypoints import KeypointNet, keypoint_metrics
-    from ...notices import BANDAI_NOTICE
+    from ...notices import resolve_notice
     from ...utils.logging import get_logger
     from ..trainer import Trainer
     from ._export import export_checkpoint
@@ -82,6 +86,7 @@ def run(config: KeypointsRecipeConfig, args: argparse.Namespace) -> int:
     log = get_logger(__name__)
     torch.set_num_threads(max(1, config.threads))
     d = config.data
+    notice = resolve_notice(config.notice, d.root)
     kinds = ("images", "videos") if d.train_views == "both" else ("images",)
     train = RenderedKeypointDataset.from_folder(
         d.root, d.train_split, kinds=kinds, video_stride=d.video_stride, max_motions=d.max_train_motions
@@ -90,7 +95,7 @@ def run(config: KeypointsRecipeConfig, args: argparse.Namespace) -> int:
     log.info("keypoints: %d training images, %d validation images", len(train), len(val.images))
 
     model = KeypointNet(config.model)
-    model.notice = BANDAI_NOTICE
+    model.notice = notice
 
     def evaluate(m: KeypointNet, step: int) -> dict[str, float]:
         pred = m.predict(val.images)

@@ -44,7 +44,7 @@ HELP = "train UniMo's autoregressive video + motion model (I2VM and V2M) on froz
 
 #: UniMoConfig fields fixed by the tokenizers and the clip size (not settable in ``model``).
 TOKENIZER_FIELDS = ("video_vocab_size", "motion_vocab_size", "video_grid", "temporal_compression",
-                    "max_latent_frames", "motion_tokens_per_step", "motion_frames_per_step")
+                    "max_latent_frames", "motion_tokens_per_step", "motion_frames_per_step", "video_fsq_levels")
 
 
 @dataclass
@@ -95,6 +95,10 @@ class UniMoRecipeConfig:
     )
     export_dir: str = ""
     export_dtype: Literal["float32", "float16", "bfloat16"] = "float32"  # weights in the export (smaller files)
+    # NOTICE of the checkpoints (unimotion.notices.resolve_notice): "auto" (BandaiML's attribution and
+    # non-commercial notice when data.root/manifest.json names BandaiML, else none), "bandai", "none"
+    # or the path of a text file holding your own notice.
+    notice: str = "auto"
     threads: int = 1  # torch.set_num_threads (1: two OpenMP threads stall each other on the shared 2-core CPU)
 
 
@@ -201,7 +205,7 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
 
     from ...data.unimo import TokenClipDataset, tokenize_motion
     from ...models.unimo import MotionTokenizer, UniMoModel, VideoTokenizer
-    from ...notices import BANDAI_NOTICE
+    from ...notices import resolve_notice
     from ...utils.io import write_json
     from ...utils.logging import get_logger
     from ..trainer import Trainer
@@ -209,6 +213,7 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
     log = get_logger(__name__)
     torch.set_num_threads(max(1, config.threads))
     d = config.data
+    notice = resolve_notice(config.notice, d.root)
     mt = MotionTokenizer.from_pretrained(config.motion_tokenizer)
     vt = VideoTokenizer.from_pretrained(config.video_tokenizer)
     cfg = model_config(vt, mt, d, config.model)
@@ -217,7 +222,7 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
                        d.extra_seed, d.max_train_motions)
     dataset = TokenClipDataset(train["video_codes"], tokenize_motion(mt, train["params"]))
     model = UniMoModel(cfg)
-    model.notice = BANDAI_NOTICE
+    model.notice = notice
     log.info("unimo AR: %d training clips, %s parameters, embedding=%s, tasks=%s, s=%d, sequence ≈ %d tokens",
              len(dataset), f"{model.num_parameters():,}", cfg.embedding, cfg.task_weights, cfg.motion_tokens_per_step,
              cfg.geometry().num_video_tokens + cfg.geometry().num_motion_tokens + 6)

@@ -64,6 +64,10 @@ class MotionTokenizerRecipeConfig:
             device="cpu", optim=OptimConfig(lr=1e-3, warmup_steps=20, schedule="cosine", min_lr_ratio=0.05),
         )
     )
+    # NOTICE of the checkpoints (unimotion.notices.resolve_notice): "auto" (BandaiML's attribution and
+    # non-commercial notice when data.root/manifest.json names BandaiML, else none), "bandai", "none"
+    # or the path of a text file holding your own notice.
+    notice: str = "auto"
     export_dir: str = ""
     threads: int = 1  # torch.set_num_threads (1: two OpenMP threads stall each other on the shared 2-core CPU)
 
@@ -150,7 +154,7 @@ def run(config: MotionTokenizerRecipeConfig, args: argparse.Namespace) -> int:
 
     from ...data.unimo import MotionClipDataset
     from ...models.unimo.motion_tokenizer import MotionTokenizer
-    from ...notices import BANDAI_NOTICE
+    from ...notices import resolve_notice
     from ...utils.io import write_json
     from ...utils.logging import get_logger
     from ..trainer import Trainer
@@ -158,6 +162,7 @@ def run(config: MotionTokenizerRecipeConfig, args: argparse.Namespace) -> int:
     log = get_logger(__name__)
     torch.set_num_threads(max(1, config.threads))
     d = config.data
+    notice = resolve_notice(config.notice, d.root)
     if d.clip_frames % config.model.frames_per_step:
         from ...errors import ConfigError
 
@@ -170,7 +175,7 @@ def run(config: MotionTokenizerRecipeConfig, args: argparse.Namespace) -> int:
              d.clip_frames, config.model.expansion, config.model.codebook_size)
     model = MotionTokenizer(config.model)
     model.stats = stats
-    model.notice = BANDAI_NOTICE
+    model.notice = notice
     trainer = Trainer(model, config.trainer, train, run_config=config)
     trainer.fit(resume=bool(getattr(args, "resume", False)))
     model.eval()

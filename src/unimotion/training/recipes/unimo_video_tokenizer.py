@@ -64,6 +64,10 @@ class VideoTokenizerRecipeConfig:
             device="cpu", optim=OptimConfig(lr=1e-3, warmup_steps=30, schedule="cosine", min_lr_ratio=0.05),
         )
     )
+    # NOTICE of the checkpoints (unimotion.notices.resolve_notice): "auto" (BandaiML's attribution and
+    # non-commercial notice when data.root/manifest.json names BandaiML, else none), "bandai", "none"
+    # or the path of a text file holding your own notice.
+    notice: str = "auto"
     export_dir: str = ""
     threads: int = 1  # torch.set_num_threads (1: two OpenMP threads stall each other on the shared 2-core CPU)
 
@@ -78,22 +82,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def video_reconstruction_metrics(model: VideoTokenizer, root: str, split: str, limit: int = 0,
                                  batch_size: int = 32) -> dict[str, Any]:
     """Reconstruction of the stored clips of ``split``: ``psnr_db`` (whole clips, mean over clips),
-    ``psnr_first_frame_db`` (frame 0 tokenized alone: the image path of I2VM), ``l1``, and FSQ code usage
-    (``codes_used`` of ``num_codes``, ``perplexity``)."""
+    ``psnr_first_frame_db`` (frame 0 tokenized alone: the image path of I2VM), ``l1``, FSQ code usage
+    (``codes_used`` of ``num_codes``, ``perplexity``) and, with a pose probe, ``pose_probe_px`` (mean 2D
+    joint error of the probe reading the codes)."""
     import torch
 
     from ...data.unimo import VideoClipDataset
     from ...models.unimo.motion_tokenizer import CodebookUsage
     from ...models.unimo.video_tokenizer import psnr, to_model_range
 
-    data = VideoClipDataset(root, split, random_crop=False, limit=limit)
+    probe = getattr(model, "pose_probe", None) is not None
+    data = VideoClipDataset(root, split, random_crop=False, limit=limit, with_joints=probe)
     usage = CodebookUsage(model.num_codes)
-    psnrs, first, l1 = [], [], []
+    psnrs, first, l1, pose = [], [], [], []
     model.eval()
     with torch.no_grad():
         for i in range(0, len(data), batch_size):
-            video = to_model_range(torch.stack([data[j]["video"] for j in range(i, min(len(data), i + batch_size))]))
+            items = [data[j] for j in range(i, min(len(data), i + batch_size))]
+            video = to_model_range(torch.stack([it["video"] for it in items]))
             codes = model.encode(video)
+            if probe:
+                q = model.quantizer.codes_to_vectors(codes)
+                pred = model.predict_pose(q, tuple(video.shape[-2:]))
+                target = torch.stack([it["joints_2d"] for it in items])[:, model.pose_frame_index(q.shape[1]).flatten()]
+                pose.append((pred.flatten(1, 2) - target).norm(dim=-1).flatten(1).mean(1))
             usage.update(codes)
             recon = model.decode(codes).clamp(-1, 1)
             psnrs.append(psnr(recon, video))
@@ -101,9 +113,12 @@ def video_reconstruction_metrics(model: VideoTokenizer, root: str, split: str, l
             image = model.decode(model.encode(video[:, :1])).clamp(-1, 1)
             first.append(psnr(image, video[:, :1]))
     u = usage.summary()
-    return {"clips": len(data), "psnr_db": float(torch.cat(psnrs).mean()),
-            "psnr_first_frame_db": float(torch.cat(first).mean()), "l1": float(torch.cat(l1).mean()),
-            "codes_used": int(u["used"]), "num_codes": model.num_codes, "perplexity": u["perplexity"]}
+    out = {"clips": len(data), "psnr_db": float(torch.cat(psnrs).mean()),
+           "psnr_first_frame_db": float(torch.cat(first).mean()), "l1": float(torch.cat(l1).mean()),
+           "codes_used": int(u["used"]), "num_codes": model.num_codes, "perplexity": u["perplexity"]}
+    if probe:  # how well the 2D pose can be read back from the codes alone (px)
+        out["pose_probe_px"] = float(torch.cat(pose).mean())
+    return out
 
 
 def run(config: VideoTokenizerRecipeConfig, args: argparse.Namespace) -> int:
@@ -114,7 +129,7 @@ def run(config: VideoTokenizerRecipeConfig, args: argparse.Namespace) -> int:
     from ...data.unimo import VideoClipDataset
     from ...errors import ConfigError
     from ...models.unimo.video_tokenizer import VideoTokenizer
-    from ...notices import BANDAI_NOTICE
+    from ...notices import resolve_notice
     from ...utils.io import write_json
     from ...utils.logging import get_logger
     from ..trainer import Trainer
@@ -122,12 +137,14 @@ def run(config: VideoTokenizerRecipeConfig, args: argparse.Namespace) -> int:
     log = get_logger(__name__)
     torch.set_num_threads(max(1, config.threads))
     d, m = config.data, config.model
+    notice = resolve_notice(config.notice, d.root)
     if d.train_frames < 1 or (d.train_frames - 1) % m.temporal_compression:
         raise ConfigError(f"data.train_frames must be 1 + {m.temporal_compression}·n, got {d.train_frames}")
     train = VideoClipDataset(d.root, d.train_split, num_frames=d.train_frames, random_crop=True, flip=d.flip,
-                             seed=config.trainer.seed, preload=d.preload, limit=d.max_train_motions)
+                             seed=config.trainer.seed, preload=d.preload, limit=d.max_train_motions,
+                             with_joints=m.w_pose > 0)
     model = VideoTokenizer(m)
-    model.notice = BANDAI_NOTICE
+    model.notice = notice
     log.info("unimo video tokenizer: %d training clips (%d-frame crops), %s parameters, %d codes", len(train),
              d.train_frames, f"{model.num_parameters():,}", model.num_codes)
     trainer = Trainer(model, config.trainer, train, run_config=config)
