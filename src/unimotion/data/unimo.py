@@ -55,7 +55,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DatasetError, InputError
 from ..motion import smplx_params as sp
-from ..motion.skeletons import T2M22_MIRROR
+from ..motion.skeletons import mirror_joints_2d
 from ..motion.stats import NormStats
 from .humanml3d import read_split
 
@@ -293,12 +293,11 @@ class VideoClipDataset(Dataset):
         rng = self._seeded.rng(index)
         start = int(rng.integers(0, len(frames) - self.num_frames + 1)) if self.random_crop else 0
         clip = frames[start : start + self.num_frames]
-        j2d = None if joints is None else joints[start : start + self.num_frames].copy()
+        j2d = None if joints is None else joints[start : start + self.num_frames]
         if self.flip and rng.random() < 0.5:
             clip = clip[:, :, ::-1]
             if j2d is not None:
-                j2d = j2d[:, list(T2M22_MIRROR)]
-                j2d[..., 0] = clip.shape[2] - j2d[..., 0]
+                j2d = mirror_joints_2d(j2d, clip.shape[2])
         item = {"video": torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))}
         if j2d is not None:
             item["joints_2d"] = torch.from_numpy(np.ascontiguousarray(j2d))

@@ -124,6 +124,16 @@ SMPLX_BODY = SkeletonLayout(
 #: goes with a horizontal image flip (u → W − u) or a mirrored motion.
 T2M22_MIRROR: tuple[int, ...] = (0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20)
 
+
+
+def mirror_joints_2d(joints_2d, width: float, mirror=T2M22_MIRROR):
+    """2D joints (..., J, 2) pixels of an image flipped horizontally: u → width − u, left/right joints swapped.
+    Works on numpy arrays and torch tensors; returns a new array."""
+    out = joints_2d[..., list(mirror), :]
+    out[..., 0] = width - out[..., 0]
+    return out
+
+
 LAYOUTS = {layout.name: layout for layout in (T2M22, KIT21, SMPLX_BODY)}
 
 

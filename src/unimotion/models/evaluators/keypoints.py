@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError, InputError
-from ...motion.skeletons import T2M22_MIRROR
+from ...motion.skeletons import T2M22_MIRROR, mirror_joints_2d
 from ..modeling_utils import ModelOutput, PretrainedModel
 
 
@@ -248,11 +248,8 @@ class KeypointNet(PretrainedModel):
         images, joints_2d = images.clone(), joints_2d.clone()
         flip = torch.rand(n, device=images.device) < self.config.flip_prob
         if flip.any():
-            mirror = torch.as_tensor(self.config.mirror, device=images.device)
             images[flip] = images[flip].flip(-1)
-            flipped = joints_2d[flip][:, mirror]
-            flipped[..., 0] = w - flipped[..., 0]
-            joints_2d[flip] = flipped
+            joints_2d[flip] = mirror_joints_2d(joints_2d[flip], w, self.config.mirror)
         if self.config.channel_shuffle:
             perms = torch.argsort(torch.rand(n, 3, device=images.device), dim=1)  # (N, 3)
             images = torch.gather(images, 1, perms[:, :, None, None].expand_as(images))

@@ -458,6 +458,13 @@ class VideoTokenizer(PretrainedModel):
         scale = out.new_tensor([image_size[1], image_size[0]])
         return (out + 1) / 2 * scale
 
+    def pose_residual(self, quantized: torch.Tensor, joints_2d: torch.Tensor, image_size: tuple[int, int]
+                      ) -> torch.Tensor:
+        """Probe joints minus the rendered ones, (B, t·c_t, J, 2) pixels; joints_2d (B, T, J, 2) pixels."""
+        pred = self.predict_pose(quantized, image_size)  # (B, t, c_t, J, 2)
+        target = joints_2d.to(pred.dtype)[:, self.pose_frame_index(pred.shape[1]).flatten()]
+        return pred.flatten(1, 2) - target
+
     def forward(self, video: torch.Tensor, joints_2d: torch.Tensor | None = None) -> VideoTokenizerOutput:
         """Reconstruct a clip (B, T, 3, H, W) with the training losses; ``joints_2d`` (B, T, J, 2) pixels
         (the rendered joints) adds the pose-probe loss when ``w_pose > 0``."""
@@ -483,12 +490,9 @@ class VideoTokenizer(PretrainedModel):
             if joints_2d.shape != (video.shape[0], video.shape[1], c.pose_joints, 2):
                 raise InputError(f"joints_2d must be (B, T, {c.pose_joints}, 2) for a (B, T, ...) video, "
                                  f"got {tuple(joints_2d.shape)}")
-            pred = self.predict_pose(q.quantized, (H, W))  # (B, t, c_t, J, 2) pixels
-            target = joints_2d.to(pred.dtype)[:, self.pose_frame_index(pred.shape[1]).flatten()]
-            scale = pred.new_tensor([W, H]) / 2  # the loss in [-1, 1] units
-            err = (pred.flatten(1, 2) - target) / scale
-            losses["pose"] = err.abs().mean()
-            losses["pose_px"] = (pred.flatten(1, 2) - target).norm(dim=-1).mean().detach()
+            res = self.pose_residual(q.quantized, joints_2d, (H, W))  # (B, t·c_t, J, 2) pixels
+            losses["pose"] = (res / (res.new_tensor([W, H]) / 2)).abs().mean()  # in [-1, 1] units
+            losses["pose_px"] = res.norm(dim=-1).mean().detach()
             total = total + c.w_pose * losses["pose"]
         return VideoTokenizerOutput(recon, q.indices, total, losses)
 

@@ -102,10 +102,9 @@ def video_reconstruction_metrics(model: VideoTokenizer, root: str, split: str, l
             video = to_model_range(torch.stack([it["video"] for it in items]))
             codes = model.encode(video)
             if probe:
-                q = model.quantizer.codes_to_vectors(codes)
-                pred = model.predict_pose(q, tuple(video.shape[-2:]))
-                target = torch.stack([it["joints_2d"] for it in items])[:, model.pose_frame_index(q.shape[1]).flatten()]
-                pose.append((pred.flatten(1, 2) - target).norm(dim=-1).flatten(1).mean(1))
+                res = model.pose_residual(model.quantizer.codes_to_vectors(codes),
+                                          torch.stack([it["joints_2d"] for it in items]), tuple(video.shape[-2:]))
+                pose.append(res.norm(dim=-1).flatten(1).mean(1))
             usage.update(codes)
             recon = model.decode(codes).clamp(-1, 1)
             psnrs.append(psnr(recon, video))
