@@ -20,7 +20,9 @@ Procrustes), W-MPJPE (no alignment), pelvis translation error, global orientatio
 the retargeted mocap joints themselves (``new_joints``). Rows: UniMo; the tokenizer's own reconstruction
 of the true motion (the best any token predictor can do); trivial baselines that ignore the video — the
 train-set mean canonical clip (mean pose and mean trajectory per frame index) and the mean pose standing
-still (zero trajectory).
+still (zero trajectory); a *control* — the same model given another clip's video — and a *code probe*: a small
+MLP trained (``--probe-steps``) on the training clips' video codes to regress each frame's pelvis-relative joints
+directly (no AR model, no motion tokens), i.e. how much articulated pose the video tokens hold.
 
 **I2VM** (the first frame of each test render → 16 more frames and the motion of all 17; video and motion
 sampled at temperature ``--temperature`` with top-p ``--top-p``, seed ``--seed``): per-frame FID of frames
@@ -102,7 +104,7 @@ def run_config(out_dir: Path) -> dict:
 
 
 #: bump when the rows of a cached evaluation change meaning (new columns, different metric code)
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def _file_stamp(path: Path) -> list | None:
@@ -281,8 +283,10 @@ def load_runner(run_dir: Path, recipe_cfg: dict) -> Runner:
 
 # ------------------------------------------------------------------------------------------ main
 def evaluate_model(runner: Runner, split: EvalSplit, name: str, keypoints, args, i2vm: bool = True,
-                   real_features: np.ndarray | None = None) -> tuple[list[dict], dict]:
-    """V2M and I2VM rows of one model on one split (+ raw arrays for reference rows)."""
+                   real_features: np.ndarray | None = None, control: bool = False) -> tuple[list[dict], dict]:
+    """V2M and I2VM rows of one model on one split (+ raw arrays for reference rows). ``control``: also V2M
+    from another clip's video (shifted by one), scored against this clip's motion — how much of the
+    accuracy comes from reading the video rather than from the motion prior."""
     from unimotion.evaluation.metrics import frechet_distance
     from unimotion.motion import smplx_params as sp
 
@@ -292,6 +296,11 @@ def evaluate_model(runner: Runner, split: EvalSplit, name: str, keypoints, args,
     params = runner.v2m(codes, split.frames.shape[1])
     rows.append({**v2m_row(name, split, sp.smplx_forward_kinematics(params), params),
                  "seconds": round(time.time() - t0, 1)})
+    if control:  # the same model given another clip's video, scored against this clip's motion
+        shift = torch.roll(torch.arange(len(codes)), 1)
+        other = runner.v2m(codes[shift], split.frames.shape[1])
+        rows.append(v2m_row(f"control: {name} given another clip's video", split,
+                            sp.smplx_forward_kinematics(other), other))
     if i2vm:
         t0 = time.time()
         frames, gparams = runner.i2vm(codes, args.temperature, args.top_p, args.seed)
@@ -354,6 +363,59 @@ def reference_rows(split: EvalSplit, main: Runner, keypoints, real_features, gen
     return rows
 
 
+PROBE_METHOD = "reference: MLP probe from the video codes (no AR model; pelvis-relative pose only)"
+
+
+def code_features(codes: torch.Tensor, fsq_levels: list[int], num_frames: int, temporal_compression: int
+                  ) -> torch.Tensor:
+    """(N, K, h, w) video codes → (N, T, h·w·len(levels) + T): per frame, the FSQ vectors of the latent frame
+    that holds it (frame 0 alone, then c_t frames per latent frame) and a one-hot frame index."""
+    from unimotion.models.blocks.quantizers import FSQ
+
+    n, k = codes.shape[:2]
+    vec = FSQ(fsq_levels).codes_to_vectors(codes.long().flatten()).view(n, k, -1)
+    chunk = torch.tensor([min(-(-t // temporal_compression), k - 1) for t in range(num_frames)])
+    return torch.cat([vec[:, chunk], torch.eye(num_frames).expand(n, -1, -1)], dim=-1)
+
+
+def train_code_probe(codes: np.ndarray, params: np.ndarray, fsq_levels: list[int], temporal_compression: int,
+                     steps: int, seed: int = 0) -> torch.nn.Module:
+    """A 2-hidden-layer MLP (512 wide, GELU) from :func:`code_features` to pelvis-relative joints (66 values
+    per frame, metres), L1 loss, AdamW 1e-3, batch 512 frames; the output adds the training mean pose."""
+    from unimotion.motion import smplx_params as sp
+
+    torch.manual_seed(seed)
+    x = code_features(torch.from_numpy(np.asarray(codes, dtype=np.int64)), fsq_levels, params.shape[1],
+                      temporal_compression).flatten(0, 1)
+    joints = sp.smplx_forward_kinematics(np.asarray(params, dtype=np.float64))
+    y = torch.from_numpy((joints - joints[..., :1, :]).reshape(-1, joints.shape[-2] * 3)).float()
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 512), torch.nn.GELU(), torch.nn.Linear(512, 512),
+                              torch.nn.GELU(), torch.nn.Linear(512, y.shape[1]))
+    net.register_buffer("mean", y.mean(0))
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        i = torch.randint(0, len(x), (512,), generator=g)
+        loss = (net(x[i]) + net.mean - y[i]).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+def probe_row(net: torch.nn.Module, split: EvalSplit, codes: torch.Tensor, fsq_levels: list[int],
+              temporal_compression: int) -> dict:
+    """V2M row of the code probe: its pelvis-relative joints placed at the true pelvis, so only the
+    pose columns are meaningful (the trajectory ones are left empty)."""
+    n, t = split.joints.shape[:2]
+    with torch.no_grad():
+        rel = (net(code_features(codes, fsq_levels, t, temporal_compression)) + net.mean).view(n, t, -1, 3)
+    pred = rel.double().numpy() + split.joints[:, :, :1]
+    row = v2m_row(PROBE_METHOD, split, pred, None)
+    row["w_mpjpe_mm"] = row["transl_err_mm"] = None
+    return row
+
+
 CMP_COLUMNS = ["split", "metric", "unimo", "best_baseline", "baseline", "change_pct", "verdict"]
 
 
@@ -376,6 +438,20 @@ def baseline_comparison(v2m_rows: list[dict]) -> list[dict]:
     return out
 
 
+def control_lines(v2m_rows: list[dict]) -> list[str]:
+    """One generated sentence per split: V2M from the clip's own video vs from another clip's video."""
+    lines = []
+    for split in dict.fromkeys(r["split"] for r in v2m_rows):
+        own = next((r for r in v2m_rows if r["split"] == split and r["method"].startswith("UniMo")), None)
+        other = next((r for r in v2m_rows if r["split"] == split and r["method"].startswith("control: ")), None)
+        if own is None or other is None:
+            continue
+        parts = [f"{col} {own[col]['mean']:.1f} vs {other[col]['mean']:.1f}"
+                 for col in ("mpjpe_mm", "pa_mpjpe_mm", "w_mpjpe_mm")]
+        lines.append(f"- **{split}**: own video vs another clip's video: {'; '.join(parts)}.")
+    return lines
+
+
 def verdict_lines(cmp_rows: list[dict]) -> list[str]:
     """One generated sentence per split: the metrics on which UniMo's V2M is / is not below the baselines."""
     lines = []
@@ -388,14 +464,13 @@ def verdict_lines(cmp_rows: list[dict]) -> list[str]:
     return lines
 
 
-V2M_DIAGNOSIS = """**Reading the V2M rows.** The trajectory and global orientation are read from the video (W-MPJPE and
-the translation error against the baselines that ignore it), the articulated pose much less so: MPJPE and
-PA-MPJPE are to be compared with the mean-pose baseline. The video tokenizer is the first suspect: its
-reconstructions keep the figure's silhouette and placement but blur the limbs (a 64×64 stick figure, 1000-code
-FSQ at c_s = 8, trained 1000 steps on a CPU), so the keypoint network reads the pose much worse from the
-reconstruction than from the real render (I2VM table: `video tokenizer reconstruction + true motion` vs
-`real renders + true motion`), and V2M sees only these tokens. The motion tokenizer is not the limit (its
-reconstruction of the true motion, the `ceiling` row)."""
+V2M_DIAGNOSIS = """**Reading the V2M rows.** MPJPE and PA-MPJPE measure the articulated pose: compare them with the
+mean-pose baseline. W-MPJPE and the translation error add where the figure goes and how it turns: compare them
+with both baselines, which ignore the video. Two limits sit upstream of the AR model: the motion tokenizer
+(its reconstruction of the true motion, the `ceiling` row) and the video tokenizer, whose decoded frames blur
+the limbs (I2VM table: `video tokenizer reconstruction + true motion` vs `real renders + true motion`) — though
+V2M reads its codes, not its pixels, and the tokenizer's pose probe reads the 2D joints back from those codes
+(`pose_probe_px` in the tokenizer run's `recon_val.json`)."""
 
 
 def fmt_table(rows: list[dict], columns: list[str]) -> str:
@@ -423,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra override for every training run (e.g. trainer.max_steps=2 for a check)")
     parser.add_argument("--lock", default=None, help="file to flock around each training run")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--probe-steps", type=int, default=4000,
+                        help="training steps of the code-probe reference row (0 = no probe row)")
     parser.add_argument("--out", default="docs/results/unimo_bandaiml")
     parser.add_argument("--no-cache", action="store_true",
                         help="recompute every evaluation (default: reuse <run>/eval_cache/ rows whose key matches)")
@@ -461,6 +538,7 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
     rows: list[dict] = []
     ablation_raw: dict[str, dict] = {name: {} for name in args.ablations}
     baselines = mean_clip_baselines(args.data, main_runner.model.config.geometry().num_frames)
+    probe: dict = {}  # the code probe, trained once when a split's probe row is not cached
     for split_name in args.splits:
         split = EvalSplit(args.data, split_name, args.limit)
         memo: dict[str, np.ndarray | None] = {}
@@ -474,10 +552,30 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
 
         def main_unit(split=split, real_features=real_features) -> list[dict]:
             model_rows, generated = evaluate_model(main_runner, split, "UniMo (joint I2VM + V2M)", keypoints, args,
-                                                   real_features=real_features())
+                                                   real_features=real_features(), control=True)
             return model_rows + reference_rows(split, main_runner, keypoints, real_features(), generated, baselines)
 
         rows += cached_rows(main_dir, split_name, "main", args, main_unit)
+        levels = list(getattr(main_runner.vt.config, "fsq_levels", None) or [])
+        if args.probe_steps > 0 and levels:
+
+            def probe_unit(split=split, levels=levels) -> list[dict]:
+                if "net" not in probe:
+                    from unimotion.training.recipes.unimo import clip_cache
+
+                    d = main_cfg["data"]
+                    t0 = time.time()
+                    train = clip_cache(d["root"], d["train_split"], main_runner.vt, main_cfg["video_tokenizer"],
+                                       d["cache_dir"] or str(main_dir / "token_cache"), d["extra_clips_per_motion"],
+                                       d["extra_seed"], d["max_train_motions"])
+                    probe["net"] = train_code_probe(train["video_codes"], train["params"], levels,
+                                                    main_runner.vt.temporal_compression, args.probe_steps, args.seed)
+                    probe["seconds"] = round(time.time() - t0, 1)
+                row = probe_row(probe["net"], split, main_runner.video_codes(split), levels,
+                                main_runner.vt.temporal_compression)
+                return [{**row, "probe_steps": args.probe_steps, "train_seconds": probe["seconds"]}]
+
+            rows += cached_rows(main_dir, split_name, f"probe{args.probe_steps}", args, probe_unit)
         for name, run_dir in abl_dirs.items():
             do_i2vm = split_name == args.ablation_i2vm_split and name != "v2m_only"
 
@@ -542,6 +640,12 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
         fmt_table(cmp_rows, CMP_COLUMNS) if cmp_rows else "_no baseline rows_",
         "",
         *verdict_lines(cmp_rows),
+        "",
+        "**Does V2M read the video?** The `control` row runs the same model on another clip's video (the test "
+        "clips shifted by one) and scores it against this clip's motion; the gap to the model's own row is what "
+        "the video contributes beyond the motion prior:",
+        "",
+        *control_lines(v2m_rows),
         "",
         V2M_DIAGNOSIS,
         "",

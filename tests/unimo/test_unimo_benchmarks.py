@@ -50,13 +50,28 @@ def test_consistency_alignment_and_psnr(ev):
     assert out["mean"] == 2000 and out["ci95"] == pytest.approx(1.96 * 1000 / np.sqrt(3))
 
 
+def test_code_features_pick_the_latent_frame_of_each_frame(ev):
+    import torch
+
+    codes = torch.arange(3).view(1, 3, 1, 1)  # latent frame k holds code k
+    f = ev.code_features(codes, [4, 3], num_frames=9, temporal_compression=4)  # 1 + 4 + 4 frames
+    assert f.shape == (1, 9, 2 + 9)
+    from unimotion.models.blocks.quantizers import FSQ
+
+    vec = FSQ([4, 3]).codes_to_vectors(torch.arange(3))
+    for t, k in enumerate([0, 1, 1, 1, 1, 2, 2, 2, 2]):
+        torch.testing.assert_close(f[0, t, :2], vec[k])
+        assert f[0, t, 2 + t] == 1 and f[0, t, 2:].sum() == 1
+
+
 def test_baseline_comparison_picks_the_better_baseline(ev):
     def row(method, split, **vals):
         return {"table": "v2m", "method": method, "split": split,
                 **{k: {"mean": v, "ci95": 0.0} for k, v in vals.items()}}
 
     cols = dict.fromkeys(["pa_mpjpe_mm", "w_mpjpe_mm", "transl_err_mm"], 10.0)
-    rows = [row("UniMo (joint I2VM + V2M)", "test", mpjpe_mm=50.0, **cols),
+    rows = [row("control: UniMo (joint I2VM + V2M) given another clip's video", "test", mpjpe_mm=2.0, **cols),
+            row("UniMo (joint I2VM + V2M)", "test", mpjpe_mm=50.0, **cols),
             row("baseline: a", "test", mpjpe_mm=100.0, **{**cols, "w_mpjpe_mm": 5.0}),
             row("baseline: b", "test", mpjpe_mm=80.0, **cols),
             row("motion tokenizer reconstruction of the true motion (ceiling)", "test", mpjpe_mm=1.0, **cols)]
@@ -65,7 +80,10 @@ def test_baseline_comparison_picks_the_better_baseline(ev):
     assert out["mpjpe_mm"]["baseline"] == "b" and out["mpjpe_mm"]["best_baseline"] == 80.0  # the ceiling is no baseline
     assert out["mpjpe_mm"]["change_pct"] == pytest.approx(-37.5) and out["mpjpe_mm"]["verdict"] == "UniMo lower"
     assert out["w_mpjpe_mm"]["baseline"] == "a" and out["w_mpjpe_mm"]["verdict"] == "baseline lower"
-    assert ev.baseline_comparison(rows[1:]) == []  # no model row: nothing to compare
+    assert ev.baseline_comparison(rows[2:]) == []  # no model row: nothing to compare (the control is none)
+    assert ev.control_lines(rows) == ["- **test**: own video vs another clip's video: mpjpe_mm 50.0 vs 2.0; "
+                                      "pa_mpjpe_mm 10.0 vs 10.0; w_mpjpe_mm 10.0 vs 10.0."]
+    assert ev.control_lines(rows[1:]) == []
 
 
 @pytest.mark.bandai
@@ -107,7 +125,7 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
                  "data.eval_split="]
     eval_args = ["--data", str(bandaiml_small), "--main-run", str(tmp_path / "main"), "--ablation-root", str(tmp_path),
                  "--ablations", "ref", "v2m_only", "--keypoints", str(tmp_path / "kp"), "--splits", "test", "val",
-                 "--ablation-i2vm-split", "test", "--limit", "3", "--out", str(tmp_path / "eval")]
+                 "--ablation-i2vm-split", "test", "--limit", "3", "--probe-steps", "5", "--out", str(tmp_path / "eval")]
     for o in overrides:
         eval_args += ["--set", o]
     assert ev.main(eval_args) == 0
@@ -117,6 +135,11 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     methods = {r["method"] for r in v2m}
     assert {"UniMo (joint I2VM + V2M)", "motion tokenizer reconstruction of the true motion (ceiling)"} <= methods
     assert sum(r["method"].startswith("baseline") for r in v2m) == 4  # 2 baselines × 2 splits
+    control = [r for r in v2m if r["method"].startswith("control: ")]
+    assert [r["split"] for r in control] == ["test", "val"]  # the main model on another clip's video
+    probe = [r for r in v2m if r["method"] == ev.PROBE_METHOD]
+    assert [r["split"] for r in probe] == ["test", "val"] and probe[0]["probe_steps"] == 5
+    assert probe[0]["w_mpjpe_mm"] is None and probe[0]["mpjpe_mm"]["mean"] > 0  # pose columns only
     for r in v2m:
         assert r["clips"] == 3 and r["mpjpe_mm"]["mean"] >= 0
     i2vm = [r for r in rows if r["table"] == "i2vm" and r["split"] == "test"]
@@ -128,6 +151,7 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     md = (tmp_path / "eval.md").read_text()
     assert "## I2VM" in md and "## Ablations" in md and "GVHMR" in md and "## V2M against the trivial baselines" in md
     assert "Ablations not run for this file: `uni_emb`" in md
+    assert "**Does V2M read the video?**" in md and "own video vs another clip's video: mpjpe_mm" in md
     assert {r["split"] for r in rows if r["table"] == "v2m_vs_baseline"} == {"test", "val"}
     first_table = md.split("## V2M against")[0]
     assert "real renders" not in first_table  # the first table holds the V2M rows only

@@ -39,6 +39,7 @@ VARIANTS = [
     {},
     {"n_kv_heads": 2, "mlp": "gelu", "qk_norm": False},
     {"embedding": "shared", "motion_rope": "time", "abs_time_embedding": False, "abs_grid_embedding": False},
+    {"motion_video_context": True, "video_fsq_levels": [4, 3, 2], "motion_input_noise": 0.2},
 ]
 
 
@@ -152,14 +153,16 @@ def test_kv_cache_matches_full_forward(variant):
     video, motion = codes(b=2)
     batch = model.build_batch(video, motion, ["v2m", "v2m"])
     fields = ("ids", "modality", "time", "row", "col", "sub")
-    full = model.forward_tokens(*(batch[f] for f in fields)).logits
+    frames = model.video_frames(batch["ids"], batch["modality"])  # None unless motion_video_context
+    full = model.forward_tokens(*(batch[f] for f in fields), frames=frames).logits
     cache = model.new_cache(2, batch["ids"].shape[1])
-    parts = [model.forward_tokens(*(batch[f][:, :9] for f in fields), cache=cache).logits]
+    parts = [model.forward_tokens(*(batch[f][:, :9] for f in fields), cache=cache, frames=frames).logits]
     for p in range(9, batch["ids"].shape[1]):
-        parts.append(model.forward_tokens(*(batch[f][:, p : p + 1] for f in fields), cache=cache).logits)
+        parts.append(model.forward_tokens(*(batch[f][:, p : p + 1] for f in fields), cache=cache,
+                                          frames=frames).logits)
     torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-5, rtol=1e-4)
     with pytest.raises(InputError, match="overflow"):
-        model.forward_tokens(*(batch[f][:, :1] for f in fields), cache=cache)
+        model.forward_tokens(*(batch[f][:, :1] for f in fields), cache=cache, frames=frames)
 
 
 def test_filter_and_sample_logits():
@@ -185,9 +188,10 @@ def test_filter_and_sample_logits():
         SamplingConfig(top_p=0.0)
 
 
+@pytest.mark.parametrize("variant", [{"n_kv_heads": 2}, VARIANTS[-1]])
 @pytest.mark.parametrize("task", ["i2vm", "v2m"])
-def test_cached_sampling_equals_uncached(task):
-    model = UniMoModel(tiny(n_kv_heads=2))
+def test_cached_sampling_equals_uncached(task, variant):
+    model = UniMoModel(tiny(**variant))
     video, _ = codes(b=2)
     prompt = video[:, :1] if task == "i2vm" else video
     kw = dict(video_sampling=SamplingConfig(temperature=1.0, top_k=8, top_p=0.95),
@@ -381,3 +385,74 @@ def test_lean_training_loss_equals_the_full_logits_loss():
     # shared embeddings fall back to the full logits
     shared = UniMoModel(tiny(embedding="shared"))
     assert shared(batch, return_logits=False).logits is not None
+
+
+def test_motion_input_noise_corrupts_only_motion_inputs():
+    """motion_input_noise replaces input motion tokens (only those, about p of them, reproducibly per step)
+    while the targets stay the true ids; off in eval mode and by default."""
+    model = UniMoModel(tiny(motion_input_noise=0.5, seed=3))
+    video, motion = codes(b=8, seed=1)
+    batch = model.build_batch(video, motion, ["i2vm", "v2m"] * 4)
+    noisy = model.noisy_inputs(batch, step=5)
+    torch.testing.assert_close(noisy, model.noisy_inputs(batch, step=5))
+    assert not torch.equal(noisy, model.noisy_inputs(batch, step=6))
+    changed = noisy != batch["ids"]
+    is_motion = batch["modality"] == Modality.MOTION
+    assert not (changed & ~is_motion).any()
+    lo, hi = model.vocab.range(Modality.MOTION)
+    assert ((noisy[is_motion] >= lo) & (noisy[is_motion] < hi)).all()
+    frac = changed[is_motion].float().mean().item()  # p × (1 − 1/M): a draw can repeat the true code
+    assert 0.3 < frac < 0.6
+    # the loss reads noisy inputs but scores the true targets: it differs from the clean loss in training only
+    clean = model(batch).loss
+    torch.manual_seed(0)
+    model.train()
+    noisy_loss = model.training_step(batch, step=5)["loss"]
+    assert not torch.allclose(noisy_loss, clean)
+    torch.testing.assert_close(model(dict(batch, input_ids=noisy)).loss, noisy_loss)
+    model.eval()
+    torch.testing.assert_close(model.training_step(batch, step=5)["loss"], clean)
+    assert UniMoConfig().motion_input_noise == 0.0
+    with pytest.raises(ConfigError, match="motion_input_noise"):
+        tiny(motion_input_noise=1.0)
+
+
+@pytest.mark.parametrize("interleave", [True, False])
+def test_motion_video_context_reads_the_cotemporal_frame(interleave):
+    """motion_video_context adds to each motion token a function of exactly one latent frame's video codes:
+    the chunk that the layout puts before the motion's step (Geometry.chunk_of_step), so I2VM stays causal;
+    other tokens are untouched."""
+    model = UniMoModel(tiny(motion_video_context=True, video_fsq_levels=[4, 3, 2], i2vm_interleave=interleave))
+    video, motion = codes(b=2, k=3)
+    geom = model.config.geometry(3)
+    batch = model.build_batch(video, motion, ["i2vm", "i2vm"])
+    frames = model.video_frames(batch["ids"], batch["modality"])
+    assert frames.shape == (2, 3, 4)
+    is_motion = batch["modality"] == Modality.MOTION
+    base = model.motion_context(frames, batch["modality"], batch["time"])
+    assert base[~is_motion].abs().max() == 0 and base[is_motion].abs().sum(-1).min() > 0
+    step_of_token = torch.arange(geom.motion_steps).repeat_interleave(geom.motion_tokens_per_step)
+    for k in range(3):
+        changed = video.clone()
+        changed[:, k] = (changed[:, k] + 5) % V
+        b2 = model.build_batch(changed, motion, ["i2vm", "i2vm"])
+        ctx = model.motion_context(model.video_frames(b2["ids"], b2["modality"]), b2["modality"], b2["time"])
+        moved = (ctx - base).abs().sum(-1)[is_motion].view(2, -1) > 0  # (B, motion tokens)
+        expect = torch.tensor([geom.chunk_of_step(int(t)) == k for t in step_of_token])
+        assert torch.equal(moved, expect.expand(2, -1)), k
+    # the motion of chunk k comes after chunk k's video in the interleaved layout: causal
+    if interleave:
+        pos_video = [torch.nonzero((batch["modality"][0] == Modality.VIDEO) & (batch["time"][0] == k)).max()
+                     for k in range(3)]
+        pos_motion = torch.nonzero(is_motion[0]).flatten()
+        for p, t in zip(pos_motion.tolist(), step_of_token.tolist(), strict=True):
+            assert p > pos_video[geom.chunk_of_step(t)]
+    unknown = frames.clone()
+    unknown[:, 2] = -1  # not generated yet → no contribution
+    ctx = model.motion_context(unknown, batch["modality"], batch["time"])[is_motion].view(2, -1, ctx_dim := 32)
+    in_last = torch.tensor([geom.chunk_of_step(int(t)) == 2 for t in step_of_token])
+    assert ctx[:, in_last].abs().max() == 0 and ctx[:, ~in_last].abs().sum() > 0 and ctx_dim == model.config.dim
+    with pytest.raises(InputError, match="motion_video_context"):
+        model.forward_tokens(batch["ids"], batch["modality"], batch["time"], batch["row"], batch["col"], batch["sub"])
+    with pytest.raises(ConfigError, match="motion_video_context"):
+        tiny(motion_video_context=True)

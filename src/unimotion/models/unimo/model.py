@@ -23,6 +23,15 @@ latent space, ``video_fsq_levels`` from the tokenizer). Rows of a 12,800-code ta
 hundred times in a CPU-sized training run; the linear term lets every code share what the model learns about
 the latent dimensions — the ones the tokenizer's pose probe makes carry the 2D joints that V2M reads.
 
+**Co-temporal video context** (``motion_video_context``, a choice of this project; the paper is silent): a
+motion token's input embedding also gets a learned linear map of the FSQ vectors of all h×w video tokens of
+*one* latent frame — the chunk k = :meth:`~unimotion.models.unimo.layouts.Geometry.chunk_of_step` of its step,
+i.e. the frame the layouts put before that motion (V2M: all video comes first; interleaved I2VM: chunk k's
+video precedes chunk k's motion), so every layout stays causal and KV-cached sampling reads the frame from the
+ids generated so far. Attention can learn the same lookup, but a CPU-sized run does not get there: the 800-step
+model without it reads the video so little that its teacher-forced V2M loss is nearly the same with another
+clip's video. This gives every motion token the pose the video tokenizer's probe puts into the codes directly.
+
 **Positions** ("absolute + relative", two RoPE index designs; spec §4.3, exact design ours):
 
 * RoPE on three axes: the head dimension is split Cosmos-style into a time part (≈ 1/3 + rest) and two
@@ -39,6 +48,14 @@ the latent dimensions — the ones the tokenizer's pose probe makes carry the 2D
 (I2VM: all tokens after V_0; V2M: motion tokens), a token-weighted mean with per-modality weights.
 Tasks are drawn per sample from ``task_weights`` (joint training; ``{"v2m": 1.0}`` etc. gives the
 single-task ablation) with a generator seeded by ``(seed, step)``.
+
+**Motion input noise** (``motion_input_noise``, a choice of this project; the paper is silent): with
+probability p each motion token the model *reads* during training is replaced by a uniformly drawn motion
+code; the targets stay the true codes (the corruption T2M-GPT uses against exposure bias). Why: a motion
+token at 30 fps with s tokens per frame is almost a copy of the one s positions back, so teacher-forced
+next-token training is solved by copying and the model learns to ignore the video — measured on the 800-step
+model without noise: V2M teacher-forced CE 0.404 with the true video vs 0.413 with another clip's video. With
+noisy inputs copying is unreliable and the video becomes the dependable source of the pose.
 
 **Sampling**: :meth:`UniMoModel.generate` (KV cache, per-modality temperature/top-k/top-p/greedy, the
 layout enforced at every step), see :mod:`~unimotion.models.unimo.sampling`.
@@ -105,7 +122,9 @@ class UniMoConfig:
     video_loss_weight: float = 1.0
     motion_loss_weight: float = 1.0
     restrict_logits_to_modality: bool = True
-    seed: int = 0  # task sampling during training
+    motion_video_context: bool = False  # add Linear(FSQ vectors of the co-temporal latent frame) to motion tokens
+    motion_input_noise: float = 0.0  # training: replace each *input* motion token by a random code with this probability
+    seed: int = 0  # task sampling (and input noise) during training
 
     def __post_init__(self) -> None:
         if self.dim % self.n_heads:
@@ -122,8 +141,11 @@ class UniMoConfig:
                               f"got {self.task_weights}")
         if min(self.video_vocab_size, self.motion_vocab_size, self.max_latent_frames, *self.video_grid) < 1:
             raise ConfigError("vocabulary sizes, max_latent_frames and video_grid must be >= 1")
-        if self.video_code_features and math.prod(self.video_fsq_levels or [0]) != self.video_vocab_size:
-            raise ConfigError(f"video_code_features needs the FSQ levels of the video tokenizer (product = "
+        if not 0.0 <= self.motion_input_noise < 1.0:
+            raise ConfigError(f"motion_input_noise must be in [0, 1), got {self.motion_input_noise}")
+        if (self.video_code_features or self.motion_video_context) \
+                and math.prod(self.video_fsq_levels or [0]) != self.video_vocab_size:
+            raise ConfigError(f"video_code_features and motion_video_context need the FSQ levels of the video tokenizer (product = "
                               f"video_vocab_size {self.video_vocab_size}), got video_fsq_levels {self.video_fsq_levels}")
 
     @property
@@ -320,12 +342,17 @@ class UniMoModel(PretrainedModel):
             self.embed = nn.ModuleList([nn.Embedding(self.shared_codes + vocab.num_special, c.dim)])
             self.heads = nn.ModuleList([nn.Linear(c.dim, self.shared_codes + vocab.num_special, bias=False)])
         self.video_code_proj: nn.Linear | None = None
-        if c.video_code_features:
+        self.motion_context_proj: nn.Linear | None = None
+        if c.video_code_features or c.motion_video_context:
             from ..blocks.quantizers import FSQ
 
             vectors = FSQ(c.video_fsq_levels).codes_to_vectors(torch.arange(c.video_vocab_size))  # (V, len(levels))
             self.register_buffer("video_code_vectors", vectors, persistent=False)
+        if c.video_code_features:
             self.video_code_proj = nn.Linear(len(c.video_fsq_levels), c.dim, bias=False)
+        if c.motion_video_context:  # one latent frame's h·w FSQ vectors, flattened → D
+            frame_dim = c.video_grid[0] * c.video_grid[1] * len(c.video_fsq_levels)
+            self.motion_context_proj = nn.Linear(frame_dim, c.dim, bias=False)
         if c.abs_grid_embedding:
             self.row_embed = nn.Embedding(c.video_grid[0], c.dim)
             self.col_embed = nn.Embedding(c.video_grid[1], c.dim)
@@ -337,6 +364,8 @@ class UniMoModel(PretrainedModel):
         self.norm = RMSNorm(c.dim, c.norm_eps)
         self.register_buffer("offsets", vocab.offsets_tensor(), persistent=False)
         self.apply(self._init_weights)
+        if self.motion_context_proj is not None:  # a sum over h·w·levels inputs: keep it at the embeddings' scale
+            nn.init.normal_(self.motion_context_proj.weight, 0.0, c.init_std / math.sqrt(self.motion_context_proj.in_features))
         for name, p in self.named_parameters():  # scaled residual projections (GPT-2)
             if name.endswith("wo.weight") or name.endswith("w2.weight"):
                 nn.init.normal_(p, 0.0, c.init_std / math.sqrt(2 * c.n_layers))
@@ -371,14 +400,20 @@ class UniMoModel(PretrainedModel):
 
     def forward_tokens(self, ids: torch.Tensor, modality: torch.Tensor, time: torch.Tensor, row: torch.Tensor,
                        col: torch.Tensor, sub: torch.Tensor, cache: KVCache | None = None,
-                       logits: bool = True) -> UniMoOutput:
-        """Logits for a (chunk of a) laid-out batch; every argument is (B, L).
+                       logits: bool = True, frames: torch.Tensor | None = None) -> UniMoOutput:
+        """Logits for a (chunk of a) laid-out batch; every argument but ``frames`` is (B, L).
 
         With a ``cache`` the tokens continue the cached prefix and the cache is advanced by L. ``logits=False``
         returns only the final hidden states (the training loss then runs each head where it is needed).
+        ``frames`` (B, K, h·w): the whole sequence's video ids by latent frame (:meth:`video_frames`), needed
+        by ``motion_video_context``.
         """
         c = self.config
         x = self.embed_tokens(ids, modality)
+        if self.motion_context_proj is not None:
+            if frames is None:
+                raise InputError("motion_video_context needs the sequence's video frames (frames=video_frames(...))")
+            x = x + self.motion_context(frames, modality, time)
         is_video = (modality == Modality.VIDEO)[..., None]
         is_motion = (modality == Modality.MOTION)[..., None]
         if c.abs_grid_embedding:
@@ -404,6 +439,32 @@ class UniMoModel(PretrainedModel):
         else:
             logits = torch.cat([head(h) for head in self.heads], dim=-1)
         return UniMoOutput(logits=logits, hidden=h)
+
+    def video_frames(self, ids: torch.Tensor, modality: torch.Tensor) -> torch.Tensor | None:
+        """(B, K, h·w) global video ids of laid-out sequences (B, L) by latent frame (PLACEHOLDER where not yet
+        generated); None unless ``motion_video_context``. Every layout holds its K·h·w video tokens in frame order."""
+        if self.motion_context_proj is None:
+            return None
+        b = ids.shape[0]
+        hw = self.config.video_grid[0] * self.config.video_grid[1]
+        return ids[modality == Modality.VIDEO].view(b, -1, hw)
+
+    def motion_context(self, frames: torch.Tensor, modality: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+        """(B, L, D) added to motion tokens: Linear(FSQ vectors of the h·w video tokens of the latent frame that
+        the layout puts before the motion's step (:meth:`Geometry.chunk_of_step`, so every layout stays causal));
+        zero elsewhere and for frames not yet known."""
+        c = self.config
+        b, k, hw = frames.shape
+        geom = c.geometry(k)
+        r, ct = c.motion_frames_per_step, c.temporal_compression
+        step = torch.round(time * ct / r).long()  # motion tokens: time = step·r / c_t
+        last = ((step + 1) * r - 1).clamp(max=geom.num_frames - 1)
+        chunk = torch.div(last + ct - 1, ct, rounding_mode="floor").clamp(0, k - 1)  # ceil(last / c_t): (B, L)
+        known = frames >= 0
+        vec = self.video_code_vectors[(frames - self.offsets[Modality.VIDEO]).clamp(0, c.video_vocab_size - 1)]
+        vec = (vec * known[..., None]).flatten(2)  # (B, K, h·w·len(levels))
+        per_token = torch.gather(vec, 1, chunk[..., None].expand(-1, -1, vec.shape[-1]))  # (B, L, F)
+        return self.motion_context_proj(per_token) * (modality == Modality.MOTION)[..., None]
 
     def new_cache(self, batch: int, max_len: int) -> KVCache:
         c = self.config
@@ -455,8 +516,9 @@ class UniMoModel(PretrainedModel):
         loss allows it (separate heads, restricted logits; :meth:`loss`)."""
         c = self.config
         lean = not return_logits and c.restrict_logits_to_modality and c.embedding == "separate"
-        out = self.forward_tokens(batch["ids"], batch["modality"], batch["time"], batch["row"], batch["col"],
-                                  batch["sub"], logits=not lean)
+        ids = batch.get("input_ids", batch["ids"])  # (B, L) what the model reads; batch["ids"] holds the targets
+        out = self.forward_tokens(ids, batch["modality"], batch["time"], batch["row"], batch["col"],
+                                  batch["sub"], logits=not lean, frames=self.video_frames(ids, batch["modality"]))
         out.loss, out.losses = self.loss(None, batch, hidden=out.hidden) if lean else self.loss(out.logits, batch)
         return out
 
@@ -489,6 +551,16 @@ class UniMoModel(PretrainedModel):
         device = video_codes.device
         return {k: v.to(device) for k, v in collate_sequences(seqs, self.vocab).items()}
 
+    def noisy_inputs(self, batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
+        """(B, L) input ids with each motion token replaced, with probability ``motion_input_noise``, by a
+        uniformly drawn motion code (generator seeded by (seed, step)); other tokens unchanged."""
+        ids, modality = batch["ids"], batch["modality"]
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step + 7_919)
+        flip = torch.rand(ids.shape, generator=g) < self.config.motion_input_noise
+        codes = torch.randint(0, self.vocab.motion_size, ids.shape, generator=g) + self.vocab.offset(Modality.MOTION)
+        flip = flip.to(ids.device) & (modality == Modality.MOTION) & (ids >= 0)
+        return torch.where(flip, codes.to(ids.device), ids)
+
     def _interleave(self, task: str) -> bool:
         return self.config.i2vm_interleave if task == "i2vm" else self.config.v2m_interleave
 
@@ -498,6 +570,8 @@ class UniMoModel(PretrainedModel):
         if "ids" not in batch:
             tasks = batch.get("tasks") or self.sample_tasks(batch["video_codes"].shape[0], step)
             batch = self.build_batch(batch["video_codes"], batch["motion_codes"], list(tasks))
+        if self.config.motion_input_noise > 0 and self.training:
+            batch = {**batch, "input_ids": self.noisy_inputs(batch, step)}
         out = self(batch, return_logits=False)
         # Heads of modalities without targets in this batch (always the special head; the video head in a
         # V2M-only batch) get no gradient; a zero-weighted term keeps them in the graph so that DDP

@@ -118,8 +118,9 @@ def generate_tokens(
     step_logits: list[torch.Tensor] = []
 
     def run(start: int, stop: int, cache: Any) -> torch.Tensor:
+        frames = model.video_frames(ids, batch["modality"])  # None unless the model reads co-temporal video
         out = model.forward_tokens(ids[:, start:stop], **{f: v[:, start:stop] for f, v in pos_fields.items()},
-                                   cache=cache)
+                                   cache=cache, frames=frames)
         return out.logits[:, -1]  # (B, V_total): prediction of the token at ``stop``
 
     cache = model.new_cache(ids.shape[0], length) if use_cache else None
