@@ -452,6 +452,24 @@ def control_lines(v2m_rows: list[dict]) -> list[str]:
     return lines
 
 
+def probe_lines(v2m_rows: list[dict]) -> list[str]:
+    """One generated sentence per split: the code probe and UniMo against the better mean-pose baseline."""
+    lines = []
+    for split in dict.fromkeys(r["split"] for r in v2m_rows):
+        probe = next((r for r in v2m_rows if r["split"] == split and r["method"] == PROBE_METHOD), None)
+        own = next((r for r in v2m_rows if r["split"] == split and r["method"].startswith("UniMo")), None)
+        bases = [r for r in v2m_rows if r["split"] == split and r["method"].startswith("baseline")]
+        if probe is None or own is None or not bases:
+            continue
+        parts = []
+        for col in ("mpjpe_mm", "pa_mpjpe_mm"):
+            b = min(r[col]["mean"] for r in bases)
+            parts.append(f"{col}: probe {probe[col]['mean']:.1f} ({100 * (probe[col]['mean'] - b) / b:+.0f}%), "
+                         f"UniMo {own[col]['mean']:.1f} ({100 * (own[col]['mean'] - b) / b:+.0f}%), baseline {b:.1f}")
+        lines.append(f"- **{split}**: {'; '.join(parts)}.")
+    return lines
+
+
 def verdict_lines(cmp_rows: list[dict]) -> list[str]:
     """One generated sentence per split: the metrics on which UniMo's V2M is / is not below the baselines."""
     lines = []
@@ -646,6 +664,12 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
         "the video contributes beyond the motion prior:",
         "",
         *control_lines(v2m_rows),
+        "",
+        "**How much pose do the video tokens hold?** The `reference: MLP probe` row regresses each frame's "
+        "pelvis-relative joints directly from the FSQ vectors of its latent frame (a small MLP trained on the "
+        "training clips' codes; no AR model, no motion tokens); against the better mean-pose baseline:",
+        "",
+        *probe_lines(v2m_rows),
         "",
         V2M_DIAGNOSIS,
         "",

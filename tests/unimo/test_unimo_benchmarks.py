@@ -84,6 +84,10 @@ def test_baseline_comparison_picks_the_better_baseline(ev):
     assert ev.control_lines(rows) == ["- **test**: own video vs another clip's video: mpjpe_mm 50.0 vs 2.0; "
                                       "pa_mpjpe_mm 10.0 vs 10.0; w_mpjpe_mm 10.0 vs 10.0."]
     assert ev.control_lines(rows[1:]) == []
+    probe = row(ev.PROBE_METHOD, "test", mpjpe_mm=40.0, pa_mpjpe_mm=5.0)
+    assert ev.probe_lines([*rows, probe]) == ["- **test**: mpjpe_mm: probe 40.0 (-50%), UniMo 50.0 (-38%), baseline "
+                                              "80.0; pa_mpjpe_mm: probe 5.0 (-50%), UniMo 10.0 (+0%), baseline 10.0."]
+    assert ev.probe_lines(rows) == []
 
 
 @pytest.mark.bandai
@@ -151,6 +155,7 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     md = (tmp_path / "eval.md").read_text()
     assert "## I2VM" in md and "## Ablations" in md and "GVHMR" in md and "## V2M against the trivial baselines" in md
     assert "Ablations not run for this file: `uni_emb`" in md
+    assert "**How much pose do the video tokens hold?**" in md and "mpjpe_mm: probe" in md
     assert "**Does V2M read the video?**" in md and "own video vs another clip's video: mpjpe_mm" in md
     assert {r["split"] for r in rows if r["table"] == "v2m_vs_baseline"} == {"test", "val"}
     first_table = md.split("## V2M against")[0]
