@@ -250,3 +250,19 @@ def test_tokenize_helpers(bandaiml_small):
     vcodes = U.tokenize_videos(vt, clip.frames[None], batch_size=1)
     assert vcodes.shape == (1, 5, 8, 8)
     np.testing.assert_array_equal(vcodes, vt.encode(torch.from_numpy(clip.frames[None].transpose(0, 1, 4, 2, 3).copy())).numpy())
+
+
+def test_token_clip_dataset_with_pose():
+    from unimotion.data.unimo import TokenClipDataset, relative_pose
+
+    rng = np.random.default_rng(0)
+    params = (rng.normal(size=(3, 5, sp.PARAM_DIM)) * 0.1).astype(np.float32)
+    pose = relative_pose(params)
+    assert pose.shape == (3, 5, 66) and np.allclose(pose[..., :3], 0)  # pelvis-relative: the pelvis is 0
+    joints = sp.smplx_forward_kinematics(params.astype(np.float64))
+    np.testing.assert_allclose(pose.reshape(3, 5, 22, 3), joints - joints[..., :1, :], atol=1e-5)
+    ds = TokenClipDataset(np.zeros((3, 2, 2, 2)), np.zeros((3, 4)), pose)
+    assert set(ds[1]) == {"video_codes", "motion_codes", "pose"} and ds[1]["pose"].shape == (5, 66)
+    assert "pose" not in TokenClipDataset(np.zeros((3, 2, 2, 2)), np.zeros((3, 4)))[0]
+    with pytest.raises(DatasetError, match="pose"):
+        TokenClipDataset(np.zeros((3, 2, 2, 2)), np.zeros((3, 4)), pose[:2])

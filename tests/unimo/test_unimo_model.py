@@ -456,3 +456,30 @@ def test_motion_video_context_reads_the_cotemporal_frame(interleave):
         model.forward_tokens(batch["ids"], batch["modality"], batch["time"], batch["row"], batch["col"], batch["sub"])
     with pytest.raises(ConfigError, match="motion_video_context"):
         tiny(motion_video_context=True)
+
+
+def test_pose_aux_loss_targets_the_frame_of_each_motion_token():
+    """pose_aux_weight adds weight × L1(pose_head(hidden at motion tokens), joints of the token's frame) to the
+    CE; without a pose in the batch (or with weight 0) the loss is the CE alone."""
+    torch.manual_seed(0)
+    model = UniMoModel(tiny(pose_aux_weight=2.0, pose_aux_dim=6))
+    video, motion = codes(b=2, k=3)
+    geom = model.config.geometry(3)
+    pose = torch.randn(2, geom.num_frames, 6)
+    batch = model.build_batch(video, motion, ["v2m", "i2vm"])
+    out = model(batch, return_logits=False)
+    # by hand: motion tokens in layout order are step-major, s tokens per step, step t ↔ frame t (r = 1)
+    is_motion = batch["modality"] == Modality.MOTION
+    frames = torch.arange(geom.motion_steps).repeat_interleave(geom.motion_tokens_per_step)
+    target = pose[:, frames].reshape(-1, 6)
+    expect = (model.pose_head(out.hidden[is_motion]) - target).abs().mean()
+    torch.testing.assert_close(model.pose_loss(out.hidden, batch, pose), expect)
+    logs = model.training_step({**batch, "pose": pose}, 0)
+    torch.testing.assert_close(logs["loss"], out.loss + 2.0 * expect)
+    torch.testing.assert_close(logs["pose_l1"], expect.detach())
+    logs["loss"].backward()
+    assert model.pose_head.weight.grad.abs().sum() > 0
+    assert "pose_l1" not in model.training_step(batch, 0)  # no pose given: CE only
+    assert UniMoModel(tiny()).pose_head is None
+    with pytest.raises(ConfigError, match="pose_aux_weight"):
+        tiny(pose_aux_weight=-1.0)

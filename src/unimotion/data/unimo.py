@@ -374,6 +374,12 @@ def pad_frames(params: np.ndarray, multiple: int) -> np.ndarray:
     return np.concatenate([params, np.repeat(params[:, -1:], extra, axis=1)], axis=1)
 
 
+def relative_pose(params: np.ndarray, body_model: sp.SMPLXBodyModel | None = None) -> np.ndarray:
+    """Canonical clips (N, T, 79) → pelvis-relative joints (N, T, 22·3) float32, metres."""
+    joints = sp.smplx_forward_kinematics(np.asarray(params, dtype=np.float64), body_model)
+    return (joints - joints[..., :1, :]).reshape(*joints.shape[:2], -1).astype(np.float32)
+
+
 def tokenize_motion(motion_tokenizer: Any, params: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Motion code ids (N, ⌈T/r⌉·s) int64 of canonical clips ``params`` (N, T, 79) (any object with
     ``encode`` and ``config.frames_per_step``, i.e. a UniMo ``MotionTokenizer``; clips are padded to a
@@ -397,16 +403,24 @@ def tokenize_videos(video_tokenizer: Any, frames: np.ndarray, batch_size: int = 
 
 
 class TokenClipDataset(Dataset):
-    """Pre-tokenized clips for the AR model: items ``{"video_codes": (K, h, w) long, "motion_codes": (N,) long}``."""
+    """Pre-tokenized clips for the AR model: items ``{"video_codes": (K, h, w) long, "motion_codes": (N,) long}``,
+    plus ``"pose"`` (T, J·3) float — pelvis-relative joints per frame, metres — when ``pose`` is given (the
+    target of the AR model's auxiliary pose loss, ``UniMoConfig.pose_aux_weight``)."""
 
-    def __init__(self, video_codes: np.ndarray, motion_codes: np.ndarray):
+    def __init__(self, video_codes: np.ndarray, motion_codes: np.ndarray, pose: np.ndarray | None = None):
         if len(video_codes) != len(motion_codes) or not len(video_codes):
             raise DatasetError(f"need as many (> 0) video as motion clips, got {len(video_codes)} and {len(motion_codes)}")
+        if pose is not None and (len(pose) != len(video_codes) or np.asarray(pose).ndim != 3):
+            raise DatasetError(f"pose must be (N, T, J·3) for the {len(video_codes)} clips, got {np.shape(pose)}")
         self.video_codes = torch.from_numpy(np.asarray(video_codes, dtype=np.int64))
         self.motion_codes = torch.from_numpy(np.asarray(motion_codes, dtype=np.int64))
+        self.pose = None if pose is None else torch.from_numpy(np.asarray(pose, dtype=np.float32))
 
     def __len__(self) -> int:
         return len(self.video_codes)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"video_codes": self.video_codes[index], "motion_codes": self.motion_codes[index]}
+        item = {"video_codes": self.video_codes[index], "motion_codes": self.motion_codes[index]}
+        if self.pose is not None:
+            item["pose"] = self.pose[index]
+        return item

@@ -32,6 +32,13 @@ ids generated so far. Attention can learn the same lookup, but a CPU-sized run d
 model without it reads the video so little that its teacher-forced V2M loss is nearly the same with another
 clip's video. This gives every motion token the pose the video tokenizer's probe puts into the codes directly.
 
+**Auxiliary pose loss** (``pose_aux_weight``, a choice of this project; off by default): a linear head on
+the final hidden state at every motion token regresses the pelvis-relative joints (metres) of the first frame
+of that token's step, L1, added to the CE with this weight; the batch then carries ``pose`` (B, T, J·3)
+(:class:`~unimotion.data.unimo.TokenClipDataset` with ``pose``). A dense, continuous target on the same
+hidden states that predict the motion codes, for the V2M gap measured in ``benchmarks/unimo_eval.py`` (a small
+MLP on the video codes recovers much more pose than the AR model's decoded tokens).
+
 **Positions** ("absolute + relative", two RoPE index designs; spec §4.3, exact design ours):
 
 * RoPE on three axes: the head dimension is split Cosmos-style into a time part (≈ 1/3 + rest) and two
@@ -123,6 +130,8 @@ class UniMoConfig:
     motion_loss_weight: float = 1.0
     restrict_logits_to_modality: bool = True
     motion_video_context: bool = False  # add Linear(FSQ vectors of the co-temporal latent frame) to motion tokens
+    pose_aux_weight: float = 0.0  # auxiliary L1 on pelvis-relative joints regressed from motion-token hidden states
+    pose_aux_dim: int = 66  # J·3 of that target (22 body joints)
     motion_input_noise: float = 0.0  # training: replace each *input* motion token by a random code with this probability
     seed: int = 0  # task sampling (and input noise) during training
 
@@ -141,6 +150,9 @@ class UniMoConfig:
                               f"got {self.task_weights}")
         if min(self.video_vocab_size, self.motion_vocab_size, self.max_latent_frames, *self.video_grid) < 1:
             raise ConfigError("vocabulary sizes, max_latent_frames and video_grid must be >= 1")
+        if self.pose_aux_weight < 0 or self.pose_aux_dim < 1:
+            raise ConfigError(f"pose_aux_weight must be >= 0 and pose_aux_dim >= 1, got {self.pose_aux_weight}, "
+                              f"{self.pose_aux_dim}")
         if not 0.0 <= self.motion_input_noise < 1.0:
             raise ConfigError(f"motion_input_noise must be in [0, 1), got {self.motion_input_noise}")
         if (self.video_code_features or self.motion_video_context) \
@@ -353,6 +365,9 @@ class UniMoModel(PretrainedModel):
         if c.motion_video_context:  # one latent frame's h·w FSQ vectors, flattened → D
             frame_dim = c.video_grid[0] * c.video_grid[1] * len(c.video_fsq_levels)
             self.motion_context_proj = nn.Linear(frame_dim, c.dim, bias=False)
+        self.pose_head: nn.Linear | None = None
+        if c.pose_aux_weight > 0:  # hidden state at a motion token → its frame's pelvis-relative joints
+            self.pose_head = nn.Linear(c.dim, c.pose_aux_dim)
         if c.abs_grid_embedding:
             self.row_embed = nn.Embedding(c.video_grid[0], c.dim)
             self.col_embed = nn.Embedding(c.video_grid[1], c.dim)
@@ -551,6 +566,17 @@ class UniMoModel(PretrainedModel):
         device = video_codes.device
         return {k: v.to(device) for k, v in collate_sequences(seqs, self.vocab).items()}
 
+    def pose_loss(self, hidden: torch.Tensor, batch: dict[str, torch.Tensor], pose: torch.Tensor) -> torch.Tensor:
+        """Auxiliary pose loss (``pose_aux_weight``): mean L1 (metres) between ``pose_head`` of the hidden state
+        at every motion token and the pelvis-relative joints of the first frame of that token's step.
+        hidden (B, L, D), pose (B, T, J·3)."""
+        c = self.config
+        sel = (batch["modality"] == Modality.MOTION) & batch["valid"]
+        step = torch.round(batch["time"] * c.temporal_compression / c.motion_frames_per_step).long()
+        frame = (step * c.motion_frames_per_step).clamp(0, pose.shape[1] - 1)  # (B, L)
+        target = torch.gather(pose, 1, frame[..., None].expand(-1, -1, pose.shape[-1]))  # (B, L, J·3)
+        return (self.pose_head(hidden[sel]) - target[sel]).abs().mean()
+
     def noisy_inputs(self, batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
         """(B, L) input ids with each motion token replaced, with probability ``motion_input_noise``, by a
         uniformly drawn motion code (generator seeded by (seed, step)); other tokens unchanged."""
@@ -567,12 +593,17 @@ class UniMoModel(PretrainedModel):
     def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         """Either a collated layout batch (``ids``, …) or tokenized clips: ``video_codes`` (B, K, h, w) and
         ``motion_codes`` (B, S·s), optional ``tasks`` (list of "i2vm"/"v2m"; default: drawn)."""
+        pose = batch.get("pose")  # (B, T, J·3) pelvis-relative joints (TokenClipDataset with pose), optional
         if "ids" not in batch:
             tasks = batch.get("tasks") or self.sample_tasks(batch["video_codes"].shape[0], step)
             batch = self.build_batch(batch["video_codes"], batch["motion_codes"], list(tasks))
         if self.config.motion_input_noise > 0 and self.training:
             batch = {**batch, "input_ids": self.noisy_inputs(batch, step)}
         out = self(batch, return_logits=False)
+        if self.pose_head is not None and pose is not None:
+            aux = self.pose_loss(out.hidden, batch, pose)
+            out.losses["pose_l1"] = aux.detach()
+            out.loss = out.loss + self.config.pose_aux_weight * aux
         # Heads of modalities without targets in this batch (always the special head; the video head in a
         # V2M-only batch) get no gradient; a zero-weighted term keeps them in the graph so that DDP
         # (which the Trainer runs without find_unused_parameters) does not wait for their gradients.

@@ -203,7 +203,7 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
 
     import torch
 
-    from ...data.unimo import TokenClipDataset, tokenize_motion
+    from ...data.unimo import TokenClipDataset, relative_pose, tokenize_motion
     from ...models.unimo import MotionTokenizer, UniMoModel, VideoTokenizer
     from ...notices import resolve_notice
     from ...utils.io import write_json
@@ -220,7 +220,8 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
     cache_dir = d.cache_dir or str(Path(config.trainer.out_dir) / "token_cache")
     train = clip_cache(d.root, d.train_split, vt, config.video_tokenizer, cache_dir, d.extra_clips_per_motion,
                        d.extra_seed, d.max_train_motions)
-    dataset = TokenClipDataset(train["video_codes"], tokenize_motion(mt, train["params"]))
+    pose = relative_pose(train["params"], mt.body_model()) if cfg.pose_aux_weight > 0 else None
+    dataset = TokenClipDataset(train["video_codes"], tokenize_motion(mt, train["params"]), pose)
     model = UniMoModel(cfg)
     model.notice = notice
     log.info("unimo AR: %d training clips, %s parameters, embedding=%s, tasks=%s, s=%d, sequence ≈ %d tokens",
