@@ -22,7 +22,9 @@ of the true motion (the best any token predictor can do); trivial baselines that
 train-set mean canonical clip (mean pose and mean trajectory per frame index) and the mean pose standing
 still (zero trajectory); a *control* — the same model given another clip's video — and a *code probe*: a small
 MLP trained (``--probe-steps``) on the training clips' video codes to regress each frame's pelvis-relative joints
-directly (no AR model, no motion tokens), i.e. how much articulated pose the video tokens hold.
+directly (no AR model, no motion tokens), i.e. how much articulated pose the video tokens hold; and a *token
+probe*: an MLP trained the same way to predict each frame's s motion codes from the video codes of frames
+t − 2 … t + 2 (no previous motion tokens), decoded by the motion tokenizer.
 
 **I2VM** (the first frame of each test render → 16 more frames and the motion of all 17; video and motion
 sampled at temperature ``--temperature`` with top-p ``--top-p``, seed ``--seed``): per-frame FID of frames
@@ -416,6 +418,53 @@ def probe_row(net: torch.nn.Module, split: EvalSplit, codes: torch.Tensor, fsq_l
     return row
 
 
+TOKEN_PROBE_METHOD = "reference: MLP from the video codes to motion tokens (no AR model; tokens decoded)"
+
+
+def windowed(features: torch.Tensor, radius: int = 2) -> torch.Tensor:
+    """(N, T, F) → (N, T, (2·radius + 1)·F): each frame's features with those of its neighbours (clamped)."""
+    t = features.shape[1]
+    idx = torch.arange(t)
+    return torch.cat([features[:, (idx + o).clamp(0, t - 1)] for o in range(-radius, radius + 1)], dim=-1)
+
+
+def train_token_probe(codes: np.ndarray, motion_codes: np.ndarray, fsq_levels: list[int], temporal_compression: int,
+                      tokens_per_frame: int, codebook_size: int, steps: int, seed: int = 0) -> torch.nn.Module:
+    """A 2-hidden-layer MLP (768 wide, GELU) from :func:`windowed` :func:`code_features` (frames t − 2 … t + 2)
+    to the s motion codes of frame t (one s·K logit block), cross-entropy, AdamW 1e-3, batch 512 frames.
+    Needs a motion tokenizer with one latent step per frame (r = 1)."""
+    torch.manual_seed(seed)
+    n, t = len(codes), motion_codes.shape[1] // tokens_per_frame
+    x = windowed(code_features(torch.from_numpy(np.asarray(codes, dtype=np.int64)), fsq_levels, t,
+                               temporal_compression)).flatten(0, 1)
+    y = torch.from_numpy(np.asarray(motion_codes, dtype=np.int64)).view(n * t, tokens_per_frame)
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 768), torch.nn.GELU(), torch.nn.Linear(768, 768),
+                              torch.nn.GELU(), torch.nn.Linear(768, tokens_per_frame * codebook_size))
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        i = torch.randint(0, len(x), (512,), generator=g)
+        loss = torch.nn.functional.cross_entropy(net(x[i]).view(-1, codebook_size), y[i].flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+def token_probe_row(net: torch.nn.Module, split: EvalSplit, codes: torch.Tensor, runner: Runner,
+                    fsq_levels: list[int]) -> dict:
+    """V2M row of the token probe: argmax codes of every frame, decoded by the motion tokenizer (all columns)."""
+    from unimotion.motion import smplx_params as sp
+
+    n, t = split.params.shape[:2]
+    s, k = runner.mt.config.expansion, runner.mt.config.codebook_size
+    with torch.no_grad():
+        x = windowed(code_features(codes, fsq_levels, t, runner.vt.temporal_compression))
+        ids = net(x).view(n, t, s, k).argmax(-1).view(n, t * s)
+        params = runner.mt.decode(ids).double().numpy()[:, :t]
+    return v2m_row(TOKEN_PROBE_METHOD, split, sp.smplx_forward_kinematics(params), params)
+
+
 CMP_COLUMNS = ["split", "metric", "unimo", "best_baseline", "baseline", "change_pct", "verdict"]
 
 
@@ -457,6 +506,7 @@ def probe_lines(v2m_rows: list[dict]) -> list[str]:
     lines = []
     for split in dict.fromkeys(r["split"] for r in v2m_rows):
         probe = next((r for r in v2m_rows if r["split"] == split and r["method"] == PROBE_METHOD), None)
+        tokens = next((r for r in v2m_rows if r["split"] == split and r["method"] == TOKEN_PROBE_METHOD), None)
         own = next((r for r in v2m_rows if r["split"] == split and r["method"].startswith("UniMo")), None)
         bases = [r for r in v2m_rows if r["split"] == split and r["method"].startswith("baseline")]
         if probe is None or own is None or not bases:
@@ -464,8 +514,9 @@ def probe_lines(v2m_rows: list[dict]) -> list[str]:
         parts = []
         for col in ("mpjpe_mm", "pa_mpjpe_mm"):
             b = min(r[col]["mean"] for r in bases)
-            parts.append(f"{col}: probe {probe[col]['mean']:.1f} ({100 * (probe[col]['mean'] - b) / b:+.0f}%), "
-                         f"UniMo {own[col]['mean']:.1f} ({100 * (own[col]['mean'] - b) / b:+.0f}%), baseline {b:.1f}")
+            named = [("probe", probe), *([("token probe", tokens)] if tokens else []), ("UniMo", own)]
+            vals = ", ".join(f"{name} {r[col]['mean']:.1f} ({100 * (r[col]['mean'] - b) / b:+.0f}%)" for name, r in named)
+            parts.append(f"{col}: {vals}, baseline {b:.1f}")
         lines.append(f"- **{split}**: {'; '.join(parts)}.")
     return lines
 
@@ -594,6 +645,27 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
                 return [{**row, "probe_steps": args.probe_steps, "train_seconds": probe["seconds"]}]
 
             rows += cached_rows(main_dir, split_name, f"probe{args.probe_steps}", args, probe_unit)
+        if args.probe_steps > 0 and levels and main_runner.mt.config.frames_per_step == 1:
+
+            def token_probe_unit(split=split, levels=levels) -> list[dict]:
+                if "tokens" not in probe:
+                    from unimotion.data.unimo import tokenize_motion
+                    from unimotion.training.recipes.unimo import clip_cache
+
+                    d = main_cfg["data"]
+                    t0 = time.time()
+                    train = clip_cache(d["root"], d["train_split"], main_runner.vt, main_cfg["video_tokenizer"],
+                                       d["cache_dir"] or str(main_dir / "token_cache"), d["extra_clips_per_motion"],
+                                       d["extra_seed"], d["max_train_motions"])
+                    mc = main_runner.mt.config
+                    probe["tokens"] = train_token_probe(
+                        train["video_codes"], tokenize_motion(main_runner.mt, train["params"]), levels,
+                        main_runner.vt.temporal_compression, mc.expansion, mc.codebook_size, args.probe_steps, args.seed)
+                    probe["token_seconds"] = round(time.time() - t0, 1)
+                row = token_probe_row(probe["tokens"], split, main_runner.video_codes(split), main_runner, levels)
+                return [{**row, "probe_steps": args.probe_steps, "train_seconds": probe["token_seconds"]}]
+
+            rows += cached_rows(main_dir, split_name, f"tokprobe{args.probe_steps}", args, token_probe_unit)
         for name, run_dir in abl_dirs.items():
             do_i2vm = split_name == args.ablation_i2vm_split and name != "v2m_only"
 
@@ -667,7 +739,10 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
         "",
         "**How much pose do the video tokens hold?** The `reference: MLP probe` row regresses each frame's "
         "pelvis-relative joints directly from the FSQ vectors of its latent frame (a small MLP trained on the "
-        "training clips' codes; no AR model, no motion tokens); against the better mean-pose baseline:",
+        "training clips' codes; no AR model, no motion tokens); the `token probe` row (`reference: MLP from the "
+        "video codes to motion tokens`) predicts each frame's s motion codes from the video codes of frames t−2…t+2 "
+        "without any previous motion token and decodes them with the motion tokenizer; against the better "
+        "mean-pose baseline:",
         "",
         *probe_lines(v2m_rows),
         "",

@@ -65,6 +65,8 @@ def test_code_features_pick_the_latent_frame_of_each_frame(ev):
 
 
 def test_baseline_comparison_picks_the_better_baseline(ev):
+    import torch
+
     def row(method, split, **vals):
         return {"table": "v2m", "method": method, "split": split,
                 **{k: {"mean": v, "ci95": 0.0} for k, v in vals.items()}}
@@ -88,6 +90,11 @@ def test_baseline_comparison_picks_the_better_baseline(ev):
     assert ev.probe_lines([*rows, probe]) == ["- **test**: mpjpe_mm: probe 40.0 (-50%), UniMo 50.0 (-38%), baseline "
                                               "80.0; pa_mpjpe_mm: probe 5.0 (-50%), UniMo 10.0 (+0%), baseline 10.0."]
     assert ev.probe_lines(rows) == []
+    tokens = row(ev.TOKEN_PROBE_METHOD, "test", mpjpe_mm=60.0, pa_mpjpe_mm=8.0)
+    assert "mpjpe_mm: probe 40.0 (-50%), token probe 60.0 (-25%), UniMo 50.0 (-38%)" in ev.probe_lines(
+        [*rows, probe, tokens])[0]
+    windows = ev.windowed(torch.arange(4.0).view(1, 4, 1), radius=1)
+    assert windows[0].tolist() == [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 3]]
 
 
 @pytest.mark.bandai
@@ -144,6 +151,8 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     probe = [r for r in v2m if r["method"] == ev.PROBE_METHOD]
     assert [r["split"] for r in probe] == ["test", "val"] and probe[0]["probe_steps"] == 5
     assert probe[0]["w_mpjpe_mm"] is None and probe[0]["mpjpe_mm"]["mean"] > 0  # pose columns only
+    tokens = [r for r in v2m if r["method"] == ev.TOKEN_PROBE_METHOD]
+    assert [r["split"] for r in tokens] == ["test", "val"] and tokens[0]["w_mpjpe_mm"]["mean"] > 0  # decoded motion
     for r in v2m:
         assert r["clips"] == 3 and r["mpjpe_mm"]["mean"] >= 0
     i2vm = [r for r in rows if r["table"] == "i2vm" and r["split"] == "test"]
