@@ -244,11 +244,16 @@ class Runner:
 
     def __init__(self, vt, mt, model, batch_size: int = 32):
         self.vt, self.mt, self.model, self.batch_size = vt, mt, model.eval(), batch_size
+        self._codes: dict[tuple[str, int], torch.Tensor] = {}  # (split name, clips) → video codes
 
     def video_codes(self, split: EvalSplit) -> torch.Tensor:
+        """(N, K, h, w) video codes of the split's renders, tokenized once per split."""
         from unimotion.data.unimo import tokenize_videos
 
-        return torch.from_numpy(tokenize_videos(self.vt, split.frames))
+        key = (split.split, len(split))
+        if key not in self._codes:
+            self._codes[key] = torch.from_numpy(tokenize_videos(self.vt, split.frames))
+        return self._codes[key]
 
     def v2m(self, codes: torch.Tensor, num_frames: int) -> np.ndarray:
         out = []
@@ -380,29 +385,36 @@ def code_features(codes: torch.Tensor, fsq_levels: list[int], num_frames: int, t
     return torch.cat([vec[:, chunk], torch.eye(num_frames).expand(n, -1, -1)], dim=-1)
 
 
-def train_code_probe(codes: np.ndarray, params: np.ndarray, fsq_levels: list[int], temporal_compression: int,
-                     steps: int, seed: int = 0) -> torch.nn.Module:
-    """A 2-hidden-layer MLP (512 wide, GELU) from :func:`code_features` to pelvis-relative joints (66 values
-    per frame, metres), L1 loss, AdamW 1e-3, batch 512 frames; the output adds the training mean pose."""
-    from unimotion.motion import smplx_params as sp
-
+def fit_mlp(x: torch.Tensor, out_dim: int, width: int, loss_fn, steps: int, seed: int = 0) -> torch.nn.Sequential:
+    """A 2-hidden-layer GELU MLP (``width`` wide) x (M, F) → (M, out_dim), trained ``steps`` AdamW steps
+    (lr 1e-3, weight decay 1e-2) on random batches of 512 rows; ``loss_fn(output, rows)`` scores a batch."""
     torch.manual_seed(seed)
-    x = code_features(torch.from_numpy(np.asarray(codes, dtype=np.int64)), fsq_levels, params.shape[1],
-                      temporal_compression).flatten(0, 1)
-    joints = sp.smplx_forward_kinematics(np.asarray(params, dtype=np.float64))
-    y = torch.from_numpy((joints - joints[..., :1, :]).reshape(-1, joints.shape[-2] * 3)).float()
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 512), torch.nn.GELU(), torch.nn.Linear(512, 512),
-                              torch.nn.GELU(), torch.nn.Linear(512, y.shape[1]))
-    net.register_buffer("mean", y.mean(0))
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], width), torch.nn.GELU(), torch.nn.Linear(width, width),
+                              torch.nn.GELU(), torch.nn.Linear(width, out_dim))
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         i = torch.randint(0, len(x), (512,), generator=g)
-        loss = (net(x[i]) + net.mean - y[i]).abs().mean()
+        loss = loss_fn(net(x[i]), i)
         opt.zero_grad()
         loss.backward()
         opt.step()
     return net.eval()
+
+
+def train_code_probe(codes: np.ndarray, params: np.ndarray, fsq_levels: list[int], temporal_compression: int,
+                     steps: int, seed: int = 0) -> torch.nn.Module:
+    """:func:`fit_mlp` (512 wide) from :func:`code_features` to pelvis-relative joints (66 values per frame,
+    metres), L1 loss; the output adds the training mean pose (buffer ``mean``)."""
+    from unimotion.data.unimo import relative_pose
+
+    x = code_features(torch.from_numpy(np.asarray(codes, dtype=np.int64)), fsq_levels, params.shape[1],
+                      temporal_compression).flatten(0, 1)
+    y = torch.from_numpy(relative_pose(params)).flatten(0, 1)  # (N·T, 66)
+    mean = y.mean(0)
+    net = fit_mlp(x, y.shape[1], 512, lambda out, i: (out + mean - y[i]).abs().mean(), steps, seed)
+    net.register_buffer("mean", mean)
+    return net
 
 
 def probe_row(net: torch.nn.Module, split: EvalSplit, codes: torch.Tensor, fsq_levels: list[int],
@@ -430,25 +442,16 @@ def windowed(features: torch.Tensor, radius: int = 2) -> torch.Tensor:
 
 def train_token_probe(codes: np.ndarray, motion_codes: np.ndarray, fsq_levels: list[int], temporal_compression: int,
                       tokens_per_frame: int, codebook_size: int, steps: int, seed: int = 0) -> torch.nn.Module:
-    """A 2-hidden-layer MLP (768 wide, GELU) from :func:`windowed` :func:`code_features` (frames t − 2 … t + 2)
-    to the s motion codes of frame t (one s·K logit block), cross-entropy, AdamW 1e-3, batch 512 frames.
-    Needs a motion tokenizer with one latent step per frame (r = 1)."""
-    torch.manual_seed(seed)
+    """:func:`fit_mlp` (768 wide) from :func:`windowed` :func:`code_features` (frames t − 2 … t + 2) to the s
+    motion codes of frame t (one s·K logit block), cross-entropy. Needs a motion tokenizer with one latent
+    step per frame (r = 1)."""
     n, t = len(codes), motion_codes.shape[1] // tokens_per_frame
     x = windowed(code_features(torch.from_numpy(np.asarray(codes, dtype=np.int64)), fsq_levels, t,
                                temporal_compression)).flatten(0, 1)
     y = torch.from_numpy(np.asarray(motion_codes, dtype=np.int64)).view(n * t, tokens_per_frame)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 768), torch.nn.GELU(), torch.nn.Linear(768, 768),
-                              torch.nn.GELU(), torch.nn.Linear(768, tokens_per_frame * codebook_size))
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        i = torch.randint(0, len(x), (512,), generator=g)
-        loss = torch.nn.functional.cross_entropy(net(x[i]).view(-1, codebook_size), y[i].flatten())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return net.eval()
+    return fit_mlp(x, tokens_per_frame * codebook_size, 768,
+                   lambda out, i: torch.nn.functional.cross_entropy(out.view(-1, codebook_size), y[i].flatten()),
+                   steps, seed)
 
 
 def token_probe_row(net: torch.nn.Module, split: EvalSplit, codes: torch.Tensor, runner: Runner,
@@ -607,7 +610,19 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
     rows: list[dict] = []
     ablation_raw: dict[str, dict] = {name: {} for name in args.ablations}
     baselines = mean_clip_baselines(args.data, main_runner.model.config.geometry().num_frames)
-    probe: dict = {}  # the code probe, trained once when a split's probe row is not cached
+    probe: dict = {}  # the probes (and their training clips), built once when a split's probe row is not cached
+
+    def train_clips() -> dict[str, np.ndarray]:
+        """The main run's tokenized training clips (its recipe's token cache), loaded once for both probes."""
+        if "train" not in probe:
+            from unimotion.training.recipes.unimo import clip_cache
+
+            d = main_cfg["data"]
+            probe["train"] = clip_cache(d["root"], d["train_split"], main_runner.vt, main_cfg["video_tokenizer"],
+                                        d["cache_dir"] or str(main_dir / "token_cache"), d["extra_clips_per_motion"],
+                                        d["extra_seed"], d["max_train_motions"])
+        return probe["train"]
+
     for split_name in args.splits:
         split = EvalSplit(args.data, split_name, args.limit)
         memo: dict[str, np.ndarray | None] = {}
@@ -630,13 +645,8 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
 
             def probe_unit(split=split, levels=levels) -> list[dict]:
                 if "net" not in probe:
-                    from unimotion.training.recipes.unimo import clip_cache
-
-                    d = main_cfg["data"]
+                    train = train_clips()
                     t0 = time.time()
-                    train = clip_cache(d["root"], d["train_split"], main_runner.vt, main_cfg["video_tokenizer"],
-                                       d["cache_dir"] or str(main_dir / "token_cache"), d["extra_clips_per_motion"],
-                                       d["extra_seed"], d["max_train_motions"])
                     probe["net"] = train_code_probe(train["video_codes"], train["params"], levels,
                                                     main_runner.vt.temporal_compression, args.probe_steps, args.seed)
                     probe["seconds"] = round(time.time() - t0, 1)
@@ -650,13 +660,9 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
             def token_probe_unit(split=split, levels=levels) -> list[dict]:
                 if "tokens" not in probe:
                     from unimotion.data.unimo import tokenize_motion
-                    from unimotion.training.recipes.unimo import clip_cache
 
-                    d = main_cfg["data"]
+                    train = train_clips()
                     t0 = time.time()
-                    train = clip_cache(d["root"], d["train_split"], main_runner.vt, main_cfg["video_tokenizer"],
-                                       d["cache_dir"] or str(main_dir / "token_cache"), d["extra_clips_per_motion"],
-                                       d["extra_seed"], d["max_train_motions"])
                     mc = main_runner.mt.config
                     probe["tokens"] = train_token_probe(
                         train["video_codes"], tokenize_motion(main_runner.mt, train["params"]), levels,

@@ -464,6 +464,11 @@ class UniMoModel(PretrainedModel):
         hw = self.config.video_grid[0] * self.config.video_grid[1]
         return ids[modality == Modality.VIDEO].view(b, -1, hw)
 
+    def motion_step(self, time: torch.Tensor) -> torch.Tensor:
+        """Motion step index of a motion token from its time coordinate (layouts: time = step·r / c_t), long."""
+        c = self.config
+        return torch.round(time * c.temporal_compression / c.motion_frames_per_step).long()
+
     def motion_context(self, frames: torch.Tensor, modality: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
         """(B, L, D) added to motion tokens: Linear(FSQ vectors of the h·w video tokens of the latent frame that
         the layout puts before the motion's step (:meth:`Geometry.chunk_of_step`, so every layout stays causal));
@@ -472,7 +477,7 @@ class UniMoModel(PretrainedModel):
         b, k, hw = frames.shape
         geom = c.geometry(k)
         r, ct = c.motion_frames_per_step, c.temporal_compression
-        step = torch.round(time * ct / r).long()  # motion tokens: time = step·r / c_t
+        step = self.motion_step(time)
         last = ((step + 1) * r - 1).clamp(max=geom.num_frames - 1)
         chunk = torch.div(last + ct - 1, ct, rounding_mode="floor").clamp(0, k - 1)  # ceil(last / c_t): (B, L)
         known = frames >= 0
@@ -572,8 +577,7 @@ class UniMoModel(PretrainedModel):
         hidden (B, L, D), pose (B, T, J·3)."""
         c = self.config
         sel = (batch["modality"] == Modality.MOTION) & batch["valid"]
-        step = torch.round(batch["time"] * c.temporal_compression / c.motion_frames_per_step).long()
-        frame = (step * c.motion_frames_per_step).clamp(0, pose.shape[1] - 1)  # (B, L)
+        frame = (self.motion_step(batch["time"]) * c.motion_frames_per_step).clamp(0, pose.shape[1] - 1)  # (B, L)
         target = torch.gather(pose, 1, frame[..., None].expand(-1, -1, pose.shape[-1]))  # (B, L, J·3)
         return (self.pose_head(hidden[sel]) - target[sel]).abs().mean()
 
