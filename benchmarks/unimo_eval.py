@@ -64,6 +64,7 @@ ABLATIONS: dict[str, list[str]] = {
     "i2vm_only": ["model.task_weights={i2vm: 1.0, v2m: 0.0}"],
     "s1": ["motion_tokenizer=../runs/unimo_mt_s1_k512/final"],
     "s2": ["motion_tokenizer=../runs/unimo_mt_s2_k512/final"],
+    "masked": ["model.v2m_motion_inputs=masked"],
 }
 ABLATION_NOTES = {
     "ref": "joint I2VM+V2M, separate embeddings, s=4",
@@ -72,6 +73,7 @@ ABLATION_NOTES = {
     "i2vm_only": "I2VM only",
     "s1": "s=1 (17 motion tokens per clip)",
     "s2": "s=2 (34 motion tokens per clip)",
+    "masked": "masked V2M: V2M reads no motion tokens, one-pass decoding (from scratch)",
 }
 V2M_COLUMNS = ["method", "split", "clips", "mpjpe_mm", "pa_mpjpe_mm", "w_mpjpe_mm", "transl_err_mm", "orient_err_deg",
                "mpjpe_vs_mocap_joints_mm"]
@@ -370,6 +372,15 @@ def reference_rows(split: EvalSplit, main: Runner, keypoints, real_features, gen
     return rows
 
 
+START_PREFIX = "before fine-tuning: "
+
+
+def main_method(config) -> str:
+    """Row label of a UniMo AR model (rows of the evaluated main model start with "UniMo")."""
+    how = "masked V2M" if config.v2m_motion_inputs == "masked" else "autoregressive V2M"
+    return f"UniMo (joint I2VM + V2M, {how})"
+
+
 PROBE_METHOD = "reference: MLP probe from the video codes (no AR model; pelvis-relative pose only)"
 
 
@@ -635,11 +646,21 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
             return memo["f"]
 
         def main_unit(split=split, real_features=real_features) -> list[dict]:
-            model_rows, generated = evaluate_model(main_runner, split, "UniMo (joint I2VM + V2M)", keypoints, args,
-                                                   real_features=real_features(), control=True)
+            model_rows, generated = evaluate_model(main_runner, split, main_method(main_runner.model.config), keypoints,
+                                                   args, real_features=real_features(), control=True)
             return model_rows + reference_rows(split, main_runner, keypoints, real_features(), generated, baselines)
 
         rows += cached_rows(main_dir, split_name, "main", args, main_unit)
+        start_dir = Path(main_cfg.get("init_from") or ".").parent
+        if main_cfg.get("init_from") and (start_dir / "train_summary.json").is_file():
+            # a fine-tuned main model: the V2M of the run it started from (training ran in the recipe)
+
+            def start_unit(split=split, start_dir=start_dir) -> list[dict]:
+                runner = load_runner(start_dir, run_config(start_dir)["config"])
+                return evaluate_model(runner, split, f"{START_PREFIX}{main_method(runner.model.config)}, "
+                                      f"{run_config(start_dir)['steps']} steps", keypoints, args, i2vm=False)[0]
+
+            rows += cached_rows(start_dir, split_name, "start_v2m", args, start_unit)
         levels = list(getattr(main_runner.vt.config, "fsq_levels", None) or [])
         if args.probe_steps > 0 and levels:
 

@@ -12,6 +12,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
+AR = "UniMo (joint I2VM + V2M, autoregressive V2M)"  # the row label of a model with paper-style V2M
+
 
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(f"unimo_bench_{name}", REPO / "benchmarks" / f"{name}.py")
@@ -73,7 +75,7 @@ def test_baseline_comparison_picks_the_better_baseline(ev):
 
     cols = dict.fromkeys(["pa_mpjpe_mm", "w_mpjpe_mm", "transl_err_mm"], 10.0)
     rows = [row("control: UniMo (joint I2VM + V2M) given another clip's video", "test", mpjpe_mm=2.0, **cols),
-            row("UniMo (joint I2VM + V2M)", "test", mpjpe_mm=50.0, **cols),
+            row(AR, "test", mpjpe_mm=50.0, **cols),
             row("baseline: a", "test", mpjpe_mm=100.0, **{**cols, "w_mpjpe_mm": 5.0}),
             row("baseline: b", "test", mpjpe_mm=80.0, **cols),
             row("motion tokenizer reconstruction of the true motion (ceiling)", "test", mpjpe_mm=1.0, **cols)]
@@ -144,7 +146,7 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     rows = result["rows"]
     v2m = [r for r in rows if r["table"] == "v2m"]
     methods = {r["method"] for r in v2m}
-    assert {"UniMo (joint I2VM + V2M)", "motion tokenizer reconstruction of the true motion (ceiling)"} <= methods
+    assert {AR, "motion tokenizer reconstruction of the true motion (ceiling)"} <= methods
     assert sum(r["method"].startswith("baseline") for r in v2m) == 4  # 2 baselines × 2 splits
     control = [r for r in v2m if r["method"].startswith("control: ")]
     assert [r["split"] for r in control] == ["test", "val"]  # the main model on another clip's video
@@ -177,12 +179,26 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     assert all(r.get("cached") for r in rows2 if r["table"] in ("v2m", "i2vm"))
     key = [(r["table"], r.get("method", r.get("variant")), r.get("split")) for r in rows]
     assert key == [(r["table"], r.get("method", r.get("variant")), r.get("split")) for r in rows2]
-    first = next(r for r in rows if r.get("method") == "UniMo (joint I2VM + V2M)" if r["table"] == "v2m")
-    again = next(r for r in rows2 if r.get("method") == "UniMo (joint I2VM + V2M)" if r["table"] == "v2m")
+    first = next(r for r in rows if r.get("method") == AR if r["table"] == "v2m")
+    again = next(r for r in rows2 if r.get("method") == AR if r["table"] == "v2m")
     assert first["mpjpe_mm"] == again["mpjpe_mm"]
     # --no-cache recomputes (greedy V2M: the same numbers, now without the cached flag)
     assert ev.main([*eval_args, "--out", str(tmp_path / "eval3"), "--no-cache"]) == 0
     rows3 = json.loads((tmp_path / "eval3.json").read_text())["rows"]
     assert not any(r.get("cached") for r in rows3)
-    again = next(r for r in rows3 if r.get("method") == "UniMo (joint I2VM + V2M)" if r["table"] == "v2m")
+    again = next(r for r in rows3 if r.get("method") == AR if r["table"] == "v2m")
     assert again["mpjpe_mm"]["mean"] == pytest.approx(first["mpjpe_mm"]["mean"])
+
+    # a fine-tuned main model (init_from, masked V2M): its rows, plus the V2M of the run it started from
+    ft_args = [*eval_args, "--main-config", "configs/unimo/unimo_masked_ft.yaml", "--main-run", str(tmp_path / "ft"),
+               "--set", f"init_from={tmp_path / 'main' / 'final'}", "--splits", "test", "--ablations", "ref",
+               "--out", str(tmp_path / "eval_ft")]
+    assert ev.main(ft_args) == 0
+    assert json.loads((tmp_path / "ft" / "train_summary.json").read_text())["config"]["model"]["v2m_motion_inputs"] \
+        == "masked"
+    rows_ft = [r for r in json.loads((tmp_path / "eval_ft.json").read_text())["rows"] if r["table"] == "v2m"]
+    methods = [r["method"] for r in rows_ft]
+    assert "UniMo (joint I2VM + V2M, masked V2M)" in methods
+    start = [r for r in rows_ft if r["method"].startswith(ev.START_PREFIX)]
+    assert len(start) == 1 and start[0]["method"] == f"{ev.START_PREFIX}{AR}, 2 steps"
+    assert start[0]["mpjpe_mm"]["mean"] == pytest.approx(first["mpjpe_mm"]["mean"])  # the same model as "main"

@@ -15,7 +15,13 @@ from unimotion.models.modeling_utils import load_pretrained
 from unimotion.models.unimo.layouts import Modality, Special, build_sequence, collate_sequences
 from unimotion.models.unimo.model import UniMoConfig, UniMoModel, config_from_tokenizers
 from unimotion.models.unimo.motion_tokenizer import MotionTokenizer, MotionTokenizerConfig
-from unimotion.models.unimo.sampling import SamplingConfig, filter_logits, generate_tokens, sample_logits
+from unimotion.models.unimo.sampling import (
+    SamplingConfig,
+    fill_in_parallel,
+    filter_logits,
+    generate_tokens,
+    sample_logits,
+)
 from unimotion.models.unimo.video_tokenizer import VideoTokenizer, VideoTokenizerConfig
 
 V, M = 24, 12  # video / motion vocabulary sizes
@@ -40,6 +46,7 @@ VARIANTS = [
     {"n_kv_heads": 2, "mlp": "gelu", "qk_norm": False},
     {"embedding": "shared", "motion_rope": "time", "abs_time_embedding": False, "abs_grid_embedding": False},
     {"motion_video_context": True, "video_fsq_levels": [4, 3, 2], "motion_input_noise": 0.2},
+    {"v2m_motion_inputs": "masked", "embedding": "shared", "motion_video_context": True, "video_fsq_levels": [4, 3, 2]},
 ]
 
 
@@ -483,3 +490,48 @@ def test_pose_aux_loss_targets_the_frame_of_each_motion_token():
     assert UniMoModel(tiny()).pose_head is None
     with pytest.raises(ConfigError, match="pose_aux_weight"):
         tiny(pose_aux_weight=-1.0)
+
+
+@pytest.mark.parametrize("variant", [{}, {"embedding": "shared", "motion_video_context": True,
+                                          "video_fsq_levels": [4, 3, 2]}])
+def test_masked_v2m_reads_no_motion_tokens_and_decodes_in_one_pass(variant):
+    """v2m_motion_inputs="masked": a V2M sequence's outputs do not depend on its motion codes (only its loss
+    does, through the targets), I2VM sequences still read theirs; generation fills every motion token from one
+    forward pass, the same tokens as the teacher-forced argmax with any motion codes."""
+    torch.manual_seed(0)
+    model = UniMoModel(tiny(v2m_motion_inputs="masked", **variant)).eval()
+    video, motion = codes(b=2, k=3, seed=2)
+    other = (motion + 5) % M
+    tasks = ["v2m", "i2vm"]
+    a, b = model.build_batch(video, motion, tasks), model.build_batch(video, other, tasks)
+    is_motion = a["modality"] == Modality.MOTION
+    assert (model.read_ids(a)[0][is_motion[0]] == -1).all()
+    assert torch.equal(model.read_ids(a)[1], a["ids"][1])
+    la, lb = model(a).logits, model(b).logits
+    torch.testing.assert_close(la[0], lb[0])  # V2M: the motion codes are never read
+    assert not torch.allclose(la[1], lb[1])  # I2VM: autoregressive as before
+    v2m_only = model.build_batch(video, motion, ["v2m", "v2m"])
+    assert not torch.allclose(model(v2m_only).loss, model(model.build_batch(video, other, ["v2m", "v2m"])).loss)
+    # one-pass greedy decoding = the teacher-forced argmax at every motion position
+    gen = model.generate("v2m", video)
+    tf = model.build_batch(video, other, ["v2m", "v2m"])
+    pos = torch.nonzero(tf["modality"][0] == Modality.MOTION).flatten()
+    lo, hi = model.vocab.range(Modality.MOTION)
+    expect = model(tf).logits[:, pos - 1, lo:hi].argmax(-1)
+    assert torch.equal(gen.motion_codes, expect)
+    assert torch.equal(gen.video_codes, video)
+    # sampled decoding is reproducible with a generator and stays in the motion range
+    cfg = SamplingConfig(temperature=1.0, top_k=5)
+    s1 = model.generate("v2m", video, motion_sampling=cfg, generator=torch.Generator().manual_seed(1))
+    s2 = model.generate("v2m", video, motion_sampling=cfg, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(s1.motion_codes, s2.motion_codes)
+    assert ((s1.motion_codes >= 0) & (s1.motion_codes < M)).all()
+    # the tokens model: V2M outputs do depend on the motion codes read
+    ar = UniMoModel(tiny(**variant)).eval()
+    assert not torch.allclose(ar(a).logits[0], ar(b).logits[0])
+    with pytest.raises(ConfigError, match="v2m_motion_inputs"):
+        tiny(v2m_motion_inputs="parallel")
+    bad = model.build_batch(video, motion, tasks)
+    with pytest.raises(InputError, match="one layout"):
+        fill_in_parallel(model, {**bad, "ids": torch.where(is_motion, -1, bad["ids"])},
+                         {Modality.VIDEO: cfg, Modality.MOTION: cfg})

@@ -4,6 +4,7 @@ the exported pipeline, and config validation."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -124,6 +125,27 @@ def test_unimo_recipe_trains_caches_and_exports(trained, bandaiml_small, monkeyp
     monkeypatch.setattr(U, "render_extra_clips", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-rendered")))
     assert train("unimo", "configs/unimo/unimo.yaml", [*overrides[:-2], f"trainer.out_dir={trained / 'ar2'}",
                                                        "data.eval_split=", "export_dir="]) == 0
+    # fine-tuning stage: init_from the run above, masked V2M (configs/unimo/unimo_masked_ft.yaml)
+    from unimotion.models.unimo import UniMoModel
+    from unimotion.training.recipes.unimo import init_weights
+
+    assert train("unimo", "configs/unimo/unimo_masked_ft.yaml", [
+        *overrides[:-2], f"trainer.out_dir={trained / 'ft'}", f"init_from={out / 'final'}", "data.eval_split=",
+        "export_dir="]) == 0
+    src, ft = UniMoModel.from_pretrained(out / "final"), UniMoModel.from_pretrained(trained / "ft" / "final")
+    assert ft.config.v2m_motion_inputs == "masked" and src.config.v2m_motion_inputs == "tokens"
+    fresh = UniMoModel(ft.config)
+    for name, p in ft.state_dict().items():  # two warm-up steps away from the source, far from a new model
+        moved = (p - src.state_dict()[name]).abs().max()
+        assert moved < 0.2 * max((fresh.state_dict()[name] - src.state_dict()[name]).abs().max(), 1e-3), name
+    init_weights(fresh, out / "final")
+    for name, p in fresh.state_dict().items():
+        torch.testing.assert_close(p, src.state_dict()[name])
+    other = UniMoModel(dataclasses.replace(ft.config, dim=16, n_heads=2))
+    with pytest.raises(ConfigError, match="has shape"):
+        init_weights(other, out / "final")
+    with pytest.raises(ConfigError, match="not a UniMo checkpoint"):
+        init_weights(fresh, trained / "nowhere")
 
 
 def test_unimo_recipe_config_errors(trained):

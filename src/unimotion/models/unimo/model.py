@@ -64,6 +64,16 @@ next-token training is solved by copying and the model learns to ignore the vide
 model without noise: V2M teacher-forced CE 0.404 with the true video vs 0.413 with another clip's video. With
 noisy inputs copying is unreliable and the video becomes the dependable source of the pose.
 
+**Masked V2M motion inputs** (``v2m_motion_inputs="masked"``, a choice of this project and a departure from
+the paper's autoregressive V2M; default ``"tokens"`` = the paper): in V2M sequences the model reads no motion
+code — every motion position is read as a placeholder (zero code embedding, plus its sub-token, time and
+co-temporal video context embeddings) while the targets stay the true codes, so each motion token is predicted
+from the whole video and its position only, and V2M sampling is one forward pass that fills every motion token
+at once (:func:`~unimotion.models.unimo.sampling.fill_in_parallel`). I2VM sequences are unchanged (their motion
+is still autoregressive, beside the video being generated). Why: teacher-forced next-token training lets
+V2M copy the previous step's codes and learn to read the video little (``docs/unimo.md``, "Where the pose is
+lost"); with masked inputs there is nothing to copy.
+
 **Sampling**: :meth:`UniMoModel.generate` (KV cache, per-modality temperature/top-k/top-p/greedy, the
 layout enforced at every step), see :mod:`~unimotion.models.unimo.sampling`.
 """
@@ -81,14 +91,16 @@ from torch import nn
 from ...errors import ConfigError, InputError
 from ..modeling_utils import ModelOutput, PretrainedModel
 from .layouts import (
+    PLACEHOLDER,
     TASKS,
     Geometry,
     Modality,
+    Special,
     Vocab,
     build_sequence,
     collate_sequences,
 )
-from .sampling import SamplingConfig, generate_tokens
+from .sampling import SamplingConfig, fill_in_parallel, generate_tokens
 
 
 @dataclass
@@ -133,6 +145,7 @@ class UniMoConfig:
     pose_aux_weight: float = 0.0  # auxiliary L1 on pelvis-relative joints regressed from motion-token hidden states
     pose_aux_dim: int = 66  # J·3 of that target (22 body joints)
     motion_input_noise: float = 0.0  # training: replace each *input* motion token by a random code with this probability
+    v2m_motion_inputs: Literal["tokens", "masked"] = "tokens"  # "masked": V2M reads no motion tokens (parallel V2M)
     seed: int = 0  # task sampling (and input noise) during training
 
     def __post_init__(self) -> None:
@@ -155,6 +168,8 @@ class UniMoConfig:
                               f"{self.pose_aux_dim}")
         if not 0.0 <= self.motion_input_noise < 1.0:
             raise ConfigError(f"motion_input_noise must be in [0, 1), got {self.motion_input_noise}")
+        if self.v2m_motion_inputs not in ("tokens", "masked"):
+            raise ConfigError(f"v2m_motion_inputs must be 'tokens' or 'masked', got {self.v2m_motion_inputs!r}")
         if (self.video_code_features or self.motion_video_context) \
                 and math.prod(self.video_fsq_levels or [0]) != self.video_vocab_size:
             raise ConfigError(f"video_code_features and motion_video_context need the FSQ levels of the video tokenizer (product = "
@@ -530,13 +545,30 @@ class UniMoModel(PretrainedModel):
             raise InputError("the batch has no target tokens")
         return num / den, logs
 
+    def read_ids(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, L) the ids the model reads for a layout batch: ``input_ids`` (noised inputs) or ``ids``; with
+        ``v2m_motion_inputs="masked"`` every motion token of a V2M sequence (one holding ``<V2M>``) is read as
+        PLACEHOLDER (embedded as zeros)."""
+        ids = batch.get("input_ids", batch["ids"])
+        if self.config.v2m_motion_inputs != "masked":
+            return ids
+        v2m = (batch["ids"] == self.vocab.special(Special.V2M)).any(dim=1, keepdim=True)  # (B, 1)
+        return torch.where(v2m & (batch["modality"] == Modality.MOTION), torch.full_like(ids, PLACEHOLDER), ids)
+
+    def modality_logits(self, hidden: torch.Tensor, modality: Modality) -> torch.Tensor:
+        """(..., D) hidden states → (..., V_m) logits over one modality's local ids."""
+        if self.config.embedding == "shared":
+            z = self.heads[0](hidden)
+            return z[..., self.shared_codes :] if modality == Modality.SPECIAL else z[..., : self.vocab.size(modality)]
+        return self.heads[modality](hidden)
+
     def forward(self, batch: dict[str, torch.Tensor], return_logits: bool = True) -> UniMoOutput:
         """Full forward of a collated layout batch (:func:`~unimotion.models.unimo.layouts.collate_sequences`)
         with the training loss. ``return_logits=False`` (training) skips the full logits tensor where the
         loss allows it (separate heads, restricted logits; :meth:`loss`)."""
         c = self.config
         lean = not return_logits and c.restrict_logits_to_modality and c.embedding == "separate"
-        ids = batch.get("input_ids", batch["ids"])  # (B, L) what the model reads; batch["ids"] holds the targets
+        ids = self.read_ids(batch)  # (B, L) what the model reads; batch["ids"] holds the targets
         out = self.forward_tokens(ids, batch["modality"], batch["time"], batch["row"], batch["col"],
                                   batch["sub"], logits=not lean, frames=self.video_frames(ids, batch["modality"]))
         out.loss, out.losses = self.loss(None, batch, hidden=out.hidden) if lean else self.loss(out.logits, batch)
@@ -636,7 +668,7 @@ class UniMoModel(PretrainedModel):
             video_sampling / motion_sampling: defaults: video temperature 1.0 top-p 0.9; motion greedy
                 for V2M, temperature 1.0 top-p 0.9 for I2VM.
             generator: RNG for reproducible sampling.
-            use_cache: KV-cached decoding.
+            use_cache: KV-cached decoding (masked V2M, ``v2m_motion_inputs="masked"``, is one forward pass).
         """
         if task not in TASKS:
             raise InputError(f"unknown task {task!r}; expected one of {list(TASKS)}")
@@ -656,10 +688,12 @@ class UniMoModel(PretrainedModel):
         batch = {k_: v.to(video_codes.device) for k_, v in collate_sequences(seqs, self.vocab).items()}
         was_training = self.training
         self.eval()
+        sampling = {Modality.VIDEO: video_sampling, Modality.MOTION: motion_sampling}
         try:
-            ids, _ = generate_tokens(self, batch, self.vocab,
-                                     {Modality.VIDEO: video_sampling, Modality.MOTION: motion_sampling},
-                                     generator=generator, use_cache=use_cache)
+            if task == "v2m" and self.config.v2m_motion_inputs == "masked":
+                ids = fill_in_parallel(self, batch, sampling, generator=generator)
+            else:
+                ids, _ = generate_tokens(self, batch, self.vocab, sampling, generator=generator, use_cache=use_cache)
         finally:
             self.train(was_training)
         return self.split_codes(ids, batch["modality"], geom)

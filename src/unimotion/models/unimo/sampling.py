@@ -6,7 +6,8 @@ comes next, so the logits are cut to that modality's id range before sampling (a
 receive a video code, a motion position a motion code); special tokens and given (condition) tokens are
 written as they are. With ``use_cache=True`` the prefix is run once and every later step feeds a single
 token through the key/value cache; ``use_cache=False`` re-runs the whole prefix each step (slow; the
-reference the cache is tested against).
+reference the cache is tested against). :func:`fill_in_parallel` fills every placeholder from one forward
+pass instead (masked V2M, whose model never reads the motion tokens it predicts).
 
 Defaults follow the spec's inferences (§4.7): I2VM video at temperature 0.6–1.0 with top-p 0.9 (Cosmos'
 defaults), V2M motion greedy.
@@ -141,3 +142,38 @@ def generate_tokens(
         logits = run(pos, pos + 1, cache) if use_cache else run(0, pos + 1, None)
         pos += 1
     return ids, step_logits
+
+
+@torch.no_grad()
+def fill_in_parallel(
+    model: Any,
+    batch: dict[str, torch.Tensor],
+    sampling: dict[Modality, SamplingConfig],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Fill every PLACEHOLDER of ``batch["ids"]`` (B, L) from one forward pass over the sequence as it is:
+    the token at position p is drawn from the logits at p − 1 (next-token heads), restricted to its modality.
+    Only valid for a model that reads the placeholders as such during training (masked V2M,
+    ``UniMoConfig.v2m_motion_inputs="masked"``): nothing generated here is fed back. Returns the filled ids."""
+    ids = batch["ids"].clone()
+    unknown = ids < 0
+    if not bool((unknown == unknown[:1]).all()) or not bool((batch["modality"] == batch["modality"][:1]).all()):
+        raise InputError("all sequences of a generation batch must share one layout (task and geometry)")
+    todo = torch.nonzero(unknown[0]).flatten()
+    if len(todo) == 0:
+        return ids
+    if int(todo[0]) == 0:
+        raise InputError("the first token of a layout cannot be generated (it must be <BOS>)")
+    if bool((batch["modality"][0, todo] == Modality.SPECIAL).any()):
+        raise InputError("special tokens cannot be placeholders")
+    out = model.forward_tokens(ids, **{f: batch[f] for f in _POSITION_FIELDS}, logits=False,
+                               frames=model.video_frames(ids, batch["modality"]))
+    vocab = model.vocab
+    for m in (Modality.VIDEO, Modality.MOTION):
+        pos = todo[batch["modality"][0, todo] == m]
+        if len(pos) == 0:
+            continue
+        z = model.modality_logits(out.hidden[:, pos - 1], m)  # (B, n, V_m)
+        drawn = sample_logits(z.reshape(-1, z.shape[-1]), sampling[m], generator).view(z.shape[:2])
+        ids[:, pos] = drawn + vocab.offset(m)
+    return ids

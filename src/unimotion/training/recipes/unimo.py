@@ -20,6 +20,9 @@ directories). The recipe then
    ``unimo/``) that :class:`unimotion.pipelines.unimo.UniMoPipeline` opens (``export_dtype="float16"``
    stores the weights at half size; they load back into float32).
 
+``init_from`` starts step 2 from an earlier AR checkpoint instead of a new model (fine-tuning, e.g. the
+main model continued with ``model.v2m_motion_inputs=masked``: configs/unimo/unimo_masked_ft.yaml).
+
     unimotion train unimo --config configs/unimo/unimo.yaml
     unimotion train unimo --config configs/unimo/unimo.yaml --set model.embedding=shared \\
         --set trainer.out_dir=../runs/unimo_ablate_shared
@@ -86,6 +89,10 @@ class UniMoRecipeConfig:
     motion_tokenizer: str = "../runs/unimo_mt_s4_k512/final"
     video_tokenizer: str = "../runs/unimo_video_tokenizer/final"
     model: dict[str, Any] = field(default_factory=dict)  # UniMoConfig fields except TOKENIZER_FIELDS
+    # Fine-tuning: a UniMo AR checkpoint directory (a run's final/ or a pipeline's unimo/) whose weights
+    # initialise the model; its architecture must match ``model`` (training-only fields such as task_weights,
+    # v2m_motion_inputs or motion_input_noise may differ). Empty = a new model.
+    init_from: str = ""
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(
             out_dir="../runs/unimo", max_steps=800, batch_size=16, log_every=25, save_every=200, device="cpu",
@@ -122,6 +129,26 @@ def model_config(video_tokenizer: Any, motion_tokenizer: Any, data: UniMoDataCon
         raise ConfigError(f"model.{fixed[0]} is fixed by the tokenizers and the clip size; remove it from the recipe")
     base = config_from_tokenizers(video_tokenizer, motion_tokenizer, tuple(data.image_size), data.num_frames)
     return from_dict(UniMoConfig, {**to_dict(base), **overrides}, "model")
+
+
+def init_weights(model: Any, path: str | Path) -> None:
+    """Copy the weights of the UniMo AR checkpoint at ``path`` into ``model`` (fine-tuning); every tensor
+    must exist in both with the same shape, else a ConfigError names the first difference."""
+    from ...errors import ConfigError
+    from ...models.unimo import UniMoModel
+
+    if not (Path(path) / "config.json").is_file():
+        raise ConfigError(f"init_from {path} is not a UniMo checkpoint directory (no config.json)")
+    source = UniMoModel.from_pretrained(path).state_dict()
+    target = model.state_dict()
+    for name in sorted(set(source) | set(target)):
+        if name not in source or name not in target:
+            where = "the checkpoint" if name not in source else "the configured model"
+            raise ConfigError(f"init_from {path}: {name} is missing from {where} (the architectures differ)")
+        if source[name].shape != target[name].shape:
+            raise ConfigError(f"init_from {path}: {name} has shape {tuple(source[name].shape)} in the checkpoint "
+                              f"but {tuple(target[name].shape)} in the configured model")
+    model.load_state_dict(source)
 
 
 def _weights_digest(path: str | Path) -> str:
@@ -223,6 +250,9 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
     pose = relative_pose(train["params"], mt.body_model()) if cfg.pose_aux_weight > 0 else None
     dataset = TokenClipDataset(train["video_codes"], tokenize_motion(mt, train["params"]), pose)
     model = UniMoModel(cfg)
+    if config.init_from:
+        init_weights(model, config.init_from)
+        log.info("initialised the AR model from %s", config.init_from)
     model.notice = notice
     log.info("unimo AR: %d training clips, %s parameters, embedding=%s, tasks=%s, s=%d, sequence ≈ %d tokens",
              len(dataset), f"{model.num_parameters():,}", cfg.embedding, cfg.task_weights, cfg.motion_tokens_per_step,
