@@ -13,7 +13,8 @@ Evaluations are cached per unit (the main model with its reference rows on one s
 split) in ``<run>/eval_cache/`` and reused while the weights and settings match (``--no-cache``), so re-running
 after a new ablation evaluates only that one.
 
-**V2M** (greedy decoding of the motion tokens from all video tokens of a stored test render): errors of
+**V2M** (the motion tokens from all video tokens of a stored test render; greedy for autoregressive V2M, the
+expected code vectors of a masked-V2M model by default, ``--v2m-decoding``, with a row of its argmax codes): errors of
 the decoded SMPL-X motion against the BandaiML SMPL-X fit of the real mocap of the same frames, in the
 clip's canonical frame (module :mod:`unimotion.data.unimo`): MPJPE (pelvis-aligned), PA-MPJPE (per-frame
 Procrustes), W-MPJPE (no alignment), pelvis translation error, global orientation error, and MPJPE against
@@ -52,6 +53,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from unimotion.pipelines.unimo import V2M_TEMPERATURE  # noqa: E402
 from unimotion.utils.io import file_lock  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,7 +118,8 @@ def _file_stamp(path: Path) -> list | None:
     return [path.stat().st_size, round(path.stat().st_mtime, 3)] if path.is_file() else None
 
 
-def cached_rows(run_dir: Path, split: str, what: str, args: argparse.Namespace, compute) -> list[dict]:
+def cached_rows(run_dir: Path, split: str, what: str, args: argparse.Namespace, compute,
+                extra_key: dict | None = None) -> list[dict]:
     """Rows of one evaluation unit (``what`` on ``split`` of the model in ``run_dir``), computed by
     ``compute()`` or read back from ``<run_dir>/eval_cache/``. The cache key holds everything the rows
     depend on: the model weights (size + mtime), the keypoint network, the clip limit and the sampling
@@ -126,7 +129,7 @@ def cached_rows(run_dir: Path, split: str, what: str, args: argparse.Namespace, 
     key = {"version": CACHE_VERSION, "what": what, "split": split, "limit": args.limit,
            "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
            "model": _file_stamp(run_dir / "final" / "model.safetensors"),
-           "keypoints": _file_stamp(Path(args.keypoints) / "model.safetensors")}
+           "keypoints": _file_stamp(Path(args.keypoints) / "model.safetensors"), **(extra_key or {})}
     path = run_dir / "eval_cache" / f"{what}_{split}.json"
     if not args.no_cache and path.is_file():
         data = json.loads(path.read_text())
@@ -244,9 +247,14 @@ def psnr_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class Runner:
     """A trained UniMo (tokenizers + AR model) applied to an :class:`EvalSplit`."""
 
-    def __init__(self, vt, mt, model, batch_size: int = 32):
+    def __init__(self, vt, mt, model, batch_size: int = 32, decoding: str = "auto", temperature: float = 0.5):
+        from unimotion.pipelines.unimo import UniMoPipeline
+
         self.vt, self.mt, self.model, self.batch_size = vt, mt, model.eval(), batch_size
+        self.pipe = UniMoPipeline(vt, mt, self.model)
+        self.decoding, self.temperature = self.pipe.v2m_decoding(decoding), temperature
         self._codes: dict[tuple[str, int], torch.Tensor] = {}  # (split name, clips) → video codes
+
 
     def video_codes(self, split: EvalSplit) -> torch.Tensor:
         """(N, K, h, w) video codes of the split's renders, tokenized once per split."""
@@ -257,12 +265,11 @@ class Runner:
             self._codes[key] = torch.from_numpy(tokenize_videos(self.vt, split.frames))
         return self._codes[key]
 
-    def v2m(self, codes: torch.Tensor, num_frames: int) -> np.ndarray:
-        out = []
-        for i in range(0, len(codes), self.batch_size):
-            gen = self.model.generate("v2m", codes[i : i + self.batch_size])
-            out.append(self.mt.decode(gen.motion_codes).double().numpy()[:, :num_frames])
-        return np.concatenate(out)
+    def v2m(self, codes: torch.Tensor, num_frames: int, decoding: str | None = None) -> np.ndarray:
+        """(N, num_frames, 79) V2M parameters with this runner's decoding (or ``decoding``)."""
+        how = decoding or self.decoding
+        return np.concatenate([self.pipe.v2m_motion(codes[i : i + self.batch_size], num_frames, how, self.temperature)
+                               for i in range(0, len(codes), self.batch_size)])
 
     def i2vm(self, codes: torch.Tensor, temperature: float, top_p: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         from unimotion.models.unimo import SamplingConfig
@@ -281,13 +288,23 @@ class Runner:
         return np.concatenate(frames), np.concatenate(params)
 
 
-def load_runner(run_dir: Path, recipe_cfg: dict) -> Runner:
+def decoding_key(run_dir: Path, args: argparse.Namespace) -> dict:
+    """Cache-key part of the V2M decoding of the model in ``run_dir`` (empty for greedy, the only decoding
+    before expected-code decoding existed, so older cached rows stay valid)."""
+    from unimotion.models.unimo import UniMoModel
+    from unimotion.pipelines.unimo import resolve_v2m_decoding
+
+    how = resolve_v2m_decoding(UniMoModel.load_config(run_dir / "final"), args.v2m_decoding)
+    return {} if how == "greedy" else {"v2m_decoding": how, "v2m_temperature": args.v2m_temperature}
+
+
+def load_runner(run_dir: Path, recipe_cfg: dict, args: argparse.Namespace) -> Runner:
     from unimotion.models.unimo import MotionTokenizer, UniMoModel, VideoTokenizer
 
     model = UniMoModel.from_pretrained(run_dir / "final")
     mt = MotionTokenizer.from_pretrained(recipe_cfg["motion_tokenizer"])
     vt = VideoTokenizer.from_pretrained(recipe_cfg["video_tokenizer"])
-    return Runner(vt, mt, model)
+    return Runner(vt, mt, model, decoding=args.v2m_decoding, temperature=args.v2m_temperature)
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -304,7 +321,11 @@ def evaluate_model(runner: Runner, split: EvalSplit, name: str, keypoints, args,
     t0 = time.time()
     params = runner.v2m(codes, split.frames.shape[1])
     rows.append({**v2m_row(name, split, sp.smplx_forward_kinematics(params), params),
-                 "seconds": round(time.time() - t0, 1)})
+                 "v2m_decoding": runner.decoding, "seconds": round(time.time() - t0, 1)})
+    if control and runner.decoding != "greedy":  # the same model's argmax codes, beside the expected-code decoding
+        greedy = runner.v2m(codes, split.frames.shape[1], "greedy")
+        rows.append({**v2m_row(GREEDY_PREFIX + name, split, sp.smplx_forward_kinematics(greedy), greedy),
+                     "v2m_decoding": "greedy"})
     if control:  # the same model given another clip's video, scored against this clip's motion
         shift = torch.roll(torch.arange(len(codes)), 1)
         other = runner.v2m(codes[shift], split.frames.shape[1])
@@ -373,6 +394,18 @@ def reference_rows(split: EvalSplit, main: Runner, keypoints, real_features, gen
 
 
 START_PREFIX = "before fine-tuning: "
+GREEDY_PREFIX = "argmax codes instead of expected code vectors: "
+
+
+def fine_tuning_chain(recipe_cfg: dict) -> list[Path]:
+    """Run directories a fine-tuned model started from (``init_from`` → that run's ``init_from`` → …), newest
+    first; a chain ends at a run trained from scratch or at a checkpoint without ``train_summary.json``."""
+    chain: list[Path] = []
+    init = recipe_cfg.get("init_from")
+    while init and (Path(init).parent / "train_summary.json").is_file() and Path(init).parent not in chain:
+        chain.append(Path(init).parent)
+        init = run_config(chain[-1])["config"].get("init_from")
+    return chain
 
 
 def main_method(config) -> str:
@@ -576,6 +609,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="clips per split (0 = all)")
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--top-p", type=float, default=0.9)
+    parser.add_argument("--v2m-decoding", choices=["auto", "greedy", "expected"], default="auto",
+                        help="V2M decoding of every model (auto: expected code vectors for masked-V2M models, else greedy)")
+    parser.add_argument("--v2m-temperature", type=float, default=V2M_TEMPERATURE,
+                        help="softmax temperature of expected-code decoding")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="extra override for every training run (e.g. trainer.max_steps=2 for a check)")
@@ -617,7 +654,7 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
         print(f"[unimo_eval] no keypoint network at {args.keypoints}: FID and consistency are skipped", flush=True)
 
     main_cfg = run_config(main_dir)["config"]
-    main_runner = load_runner(main_dir, main_cfg)
+    main_runner = load_runner(main_dir, main_cfg, args)
     rows: list[dict] = []
     ablation_raw: dict[str, dict] = {name: {} for name in args.ablations}
     baselines = mean_clip_baselines(args.data, main_runner.model.config.geometry().num_frames)
@@ -650,17 +687,16 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
                                                    args, real_features=real_features(), control=True)
             return model_rows + reference_rows(split, main_runner, keypoints, real_features(), generated, baselines)
 
-        rows += cached_rows(main_dir, split_name, "main", args, main_unit)
-        start_dir = Path(main_cfg.get("init_from") or ".").parent
-        if main_cfg.get("init_from") and (start_dir / "train_summary.json").is_file():
-            # a fine-tuned main model: the V2M of the run it started from (training ran in the recipe)
+        rows += cached_rows(main_dir, split_name, "main", args, main_unit, decoding_key(main_dir, args))
+        for start_dir in fine_tuning_chain(main_cfg):  # a fine-tuned main model: V2M of the runs it started from
 
             def start_unit(split=split, start_dir=start_dir) -> list[dict]:
-                runner = load_runner(start_dir, run_config(start_dir)["config"])
+                summary = run_config(start_dir)
+                runner = load_runner(start_dir, summary["config"], args)
                 return evaluate_model(runner, split, f"{START_PREFIX}{main_method(runner.model.config)}, "
-                                      f"{run_config(start_dir)['steps']} steps", keypoints, args, i2vm=False)[0]
+                                      f"{summary['steps']} steps ({start_dir.name})", keypoints, args, i2vm=False)[0]
 
-            rows += cached_rows(start_dir, split_name, "start_v2m", args, start_unit)
+            rows += cached_rows(start_dir, split_name, "start_v2m", args, start_unit, decoding_key(start_dir, args))
         levels = list(getattr(main_runner.vt.config, "fsq_levels", None) or [])
         if args.probe_steps > 0 and levels:
 
@@ -697,11 +733,12 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
             do_i2vm = split_name == args.ablation_i2vm_split and name != "v2m_only"
 
             def abl_unit(run_dir=run_dir, name=name, do_i2vm=do_i2vm, split=split, real_features=real_features):
-                runner = load_runner(run_dir, run_config(run_dir)["config"])
+                runner = load_runner(run_dir, run_config(run_dir)["config"], args)
                 return evaluate_model(runner, split, f"ablation {name}", keypoints, args, i2vm=do_i2vm,
                                       real_features=real_features())[0]
 
-            for r in cached_rows(run_dir, split_name, f"ablation_i2vm{int(do_i2vm)}", args, abl_unit):
+            for r in cached_rows(run_dir, split_name, f"ablation_i2vm{int(do_i2vm)}", args, abl_unit,
+                                 decoding_key(run_dir, args)):
                 ablation_raw[name][(r["table"], split_name)] = r
     # ablation summary rows
     abl_rows = []
@@ -741,7 +778,9 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
     command = " ".join(["python", "benchmarks/unimo_eval.py", *(sys.argv[1:] if argv is None else argv)])
     budget["evaluation_min"] = round((time.time() - started) / 60, 1)  # this run, lock held (cached units are cheap)
     meta = results_meta(budget=budget, command=command, main_config=main_cfg, sampling={
-        "i2vm": {"temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}, "v2m": "greedy"},
+        "i2vm": {"temperature": args.temperature, "top_p": args.top_p, "seed": args.seed},
+        "v2m": {"decoding": args.v2m_decoding, "expected_temperature": args.v2m_temperature,
+                "main_model": main_runner.decoding}},
         keypoints=args.keypoints if keypoints is not None else None, limit=args.limit)
     v2m_rows = [r for r in rows if r["table"] == "v2m"]
     i2vm_rows = [r for r in rows if r["table"] == "i2vm"]

@@ -199,6 +199,15 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     rows_ft = [r for r in json.loads((tmp_path / "eval_ft.json").read_text())["rows"] if r["table"] == "v2m"]
     methods = [r["method"] for r in rows_ft]
     assert "UniMo (joint I2VM + V2M, masked V2M)" in methods
+    main_ft = next(r for r in rows_ft if r["method"] == "UniMo (joint I2VM + V2M, masked V2M)")
+    assert main_ft["v2m_decoding"] == "expected"  # the default for a masked-V2M model, with its argmax row beside it
+    assert next(r for r in rows_ft if r["method"] == ev.GREEDY_PREFIX + main_ft["method"])["v2m_decoding"] == "greedy"
     start = [r for r in rows_ft if r["method"].startswith(ev.START_PREFIX)]
-    assert len(start) == 1 and start[0]["method"] == f"{ev.START_PREFIX}{AR}, 2 steps"
+    assert len(start) == 1 and start[0]["method"] == f"{ev.START_PREFIX}{AR}, 2 steps (main)"
     assert start[0]["mpjpe_mm"]["mean"] == pytest.approx(first["mpjpe_mm"]["mean"])  # the same model as "main"
+    # a chain of fine-tuning runs is followed back to the run trained from scratch
+    ft2 = tmp_path / "ft2"
+    (ft2).mkdir()
+    (ft2 / "train_summary.json").write_text(json.dumps({"config": {"init_from": str(tmp_path / "ft" / "final")}}))
+    assert ev.fine_tuning_chain({"init_from": str(ft2 / "final")}) == [ft2, tmp_path / "ft", tmp_path / "main"]
+    assert ev.fine_tuning_chain({"init_from": ""}) == [] and ev.fine_tuning_chain({}) == []

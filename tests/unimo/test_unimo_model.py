@@ -526,9 +526,19 @@ def test_masked_v2m_reads_no_motion_tokens_and_decodes_in_one_pass(variant):
     s2 = model.generate("v2m", video, motion_sampling=cfg, generator=torch.Generator().manual_seed(1))
     assert torch.equal(s1.motion_codes, s2.motion_codes)
     assert ((s1.motion_codes >= 0) & (s1.motion_codes < M)).all()
+    # per-token distributions: normalised, their argmax is the greedy decoding; temperature sharpens them
+    probs = model.v2m_motion_probs(video)
+    assert probs.shape == (2, gen.motion_codes.shape[1], M)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(probs.shape[:2]))
+    assert torch.equal(probs.argmax(-1), gen.motion_codes)
+    assert (model.v2m_motion_probs(video, 0.5).max(-1).values >= probs.max(-1).values - 1e-6).all()
+    with pytest.raises(InputError, match="temperature"):
+        model.v2m_motion_probs(video, 0.0)
     # the tokens model: V2M outputs do depend on the motion codes read
     ar = UniMoModel(tiny(**variant)).eval()
     assert not torch.allclose(ar(a).logits[0], ar(b).logits[0])
+    with pytest.raises(InputError, match="masked-V2M"):
+        ar.v2m_motion_probs(video)
     with pytest.raises(ConfigError, match="v2m_motion_inputs"):
         tiny(v2m_motion_inputs="parallel")
     bad = model.build_batch(video, motion, tasks)

@@ -78,6 +78,28 @@ def test_encode_decode_round_trip_matches_forward():
     assert m.decode(codes).shape == x.shape
 
 
+def test_decode_expected_is_decode_for_one_hot_and_mixes_code_vectors():
+    """decode_expected: one-hot distributions decode exactly like their codes; a 50/50 mixture of two codes
+    decodes the mean of their vectors (checked through the decoder on the mixed latent); bad input raises."""
+    torch.manual_seed(0)
+    m = MotionTokenizer(tiny())
+    m(motion())
+    m.eval()
+    codes = m.encode(motion(seed=1))  # (B, N)
+    one_hot = torch.nn.functional.one_hot(codes, m.config.codebook_size).float()
+    torch.testing.assert_close(m.decode_expected(one_hot), m.decode(codes))
+    other = (codes + 1) % m.config.codebook_size
+    mix = 0.5 * one_hot + 0.5 * torch.nn.functional.one_hot(other, m.config.codebook_size).float()
+    z = 0.5 * (m.quantizer.codes_to_vectors(codes) + m.quantizer.codes_to_vectors(other))
+    mask = torch.ones(codes.shape[0], codes.shape[1] // m.config.expansion, dtype=torch.bool)
+    torch.testing.assert_close(m.decode_expected(mix), m.denormalize(m._decode_vectors(z, mask)))
+    torch.testing.assert_close(m.decode_expected(3 * mix), m.decode_expected(mix))  # unnormalised weights
+    with pytest.raises(MotionError, match="probs must be"):
+        m.decode_expected(one_hot[:, :-1])
+    with pytest.raises(MotionError, match="non-negative"):
+        m.decode_expected(-one_hot)
+
+
 def test_experts_are_independent():
     m = MotionTokenizer(tiny(w_joints=0.0))
     out = m(motion())

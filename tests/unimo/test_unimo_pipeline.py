@@ -4,6 +4,7 @@ and the files the commands write (the BVH read back with the project's reader)."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -20,6 +21,7 @@ from unimotion.models.unimo import (
     VideoTokenizerConfig,
     config_from_tokenizers,
 )
+from unimotion.models.unimo.video_tokenizer import to_model_range
 from unimotion.motion import smplx_params as sp
 from unimotion.pipelines.unimo import UniMoPipeline, chain_clips, check_frames, resize_frames
 
@@ -96,6 +98,41 @@ def test_capture_shapes_and_chaining(pipe_dir):
     # a 40-frame video = clips 0–16, 16–32, 32–39(+pad); the first 17 frames equal capturing them alone
     video = frames(40, seed=7)
     np.testing.assert_allclose(pipe.capture(video).params[:17], pipe.capture(video[:17]).params, atol=1e-5)
+
+
+def test_capture_decodings(tmp_path):
+    """A masked-V2M pipeline decodes expected code vectors by default ("auto"); "greedy" gives the argmax codes'
+    motion; an autoregressive pipeline only decodes greedily ("auto" = greedy, "expected" raises)."""
+    vt, mt, model = tiny_parts(seed=3)
+    masked = UniMoModel(dataclasses.replace(model.config, v2m_motion_inputs="masked")).eval()
+    masked.load_state_dict(model.state_dict())
+    pipe = UniMoPipeline(vt, mt, masked)
+    video = frames(17, seed=2)
+    assert pipe.v2m_decoding() == "expected" and UniMoPipeline(vt, mt, model).v2m_decoding() == "greedy"
+    auto, greedy = pipe.capture(video), pipe.capture(video, decoding="greedy")
+    np.testing.assert_allclose(auto.params, pipe.capture(video, decoding="expected").params)
+    assert not np.allclose(auto.params, greedy.params)
+    codes = vt.encode(to_model_range(torch.from_numpy(video.transpose(0, 3, 1, 2).copy())[None]))
+    probs = masked.v2m_motion_probs(codes, 0.5)
+    want = mt.decode_expected(probs).double().numpy()[0]
+    want = sp.canonicalize_params(want, 0, mt.body_model())[0]
+    np.testing.assert_allclose(auto.params, want, atol=1e-5)
+    sharp = pipe.capture(video, decoding="expected", temperature=1e-4)  # near-one-hot: the greedy motion
+    np.testing.assert_allclose(sharp.params, greedy.params, atol=1e-4)
+    with pytest.raises(InputError, match="masked-V2M"):
+        UniMoPipeline(vt, mt, model).capture(video, decoding="expected")
+    with pytest.raises(InputError, match="decoding must be"):
+        pipe.capture(video, decoding="soft")
+    masked.notice = "test notice"
+    pipe.save_pretrained(tmp_path / "masked")
+    out = tmp_path / "out"
+    np.save(tmp_path / "clip.npy", video)
+    assert main(["capture", str(tmp_path / "clip.npy"), "--model", str(tmp_path / "masked"), "-o", str(out),
+                 "--decoding", "greedy"]) == 0
+    with np.load(out / "clip.npz") as data:
+        np.testing.assert_allclose(data["params"], greedy.params.astype(np.float32), atol=1e-5)
+    assert main(["capture", str(tmp_path / "clip.npy"), "--model", str(tmp_path / "masked"), "-o", str(out / "b"),
+                 "--decoding-temperature", "0"]) == 2
 
 
 def test_animate_is_seeded(pipe_dir):

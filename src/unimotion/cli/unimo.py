@@ -45,6 +45,11 @@ def register(subparsers) -> None:
     _common(cap, "out/capture")
     cap.add_argument("--input-fps", type=float, default=None,
                      help="frame rate of CLIP; frames are resampled to the model's rate (default: assume the model's)")
+    cap.add_argument("--decoding", choices=["auto", "greedy", "expected"], default="auto",
+                     help="V2M decoding: argmax codes (greedy) or each token's expected code vector (expected, masked-V2M "
+                          "models); auto: expected where the model allows it (default)")
+    cap.add_argument("--decoding-temperature", type=float, default=None,
+                     help="softmax temperature of expected decoding (default: the pipeline's V2M_TEMPERATURE)")
     cap.set_defaults(func=run_capture)
 
     ani = subparsers.add_parser(
@@ -146,7 +151,13 @@ def run_capture(args: argparse.Namespace) -> int:
     if args.input_fps is not None:
         frames = resample(frames, args.input_fps, pipe.fps)
     log.info("capturing %d frames of %s (%dx%d) at %g fps", len(frames), clip, frames.shape[2], frames.shape[1], pipe.fps)
-    out = pipe.capture(frames)
+    from ..pipelines.unimo import V2M_TEMPERATURE
+
+    temperature = V2M_TEMPERATURE if args.decoding_temperature is None else args.decoding_temperature
+    if temperature <= 0:
+        raise InputError(f"--decoding-temperature must be > 0, got {temperature}")
+    log.info("V2M decoding: %s", pipe.v2m_decoding(args.decoding))
+    out = pipe.capture(frames, decoding=args.decoding, temperature=temperature)
     p = sp.unpack_params(out.params)
     save_npz(paths[".npz"], params=out.params.astype(np.float32), body_pose=p.body_pose.astype(np.float32),
              betas=p.betas.astype(np.float32), global_orient=p.global_orient.astype(np.float32),

@@ -24,6 +24,12 @@ the motion at the shared frame (same heading and pelvis ground position), then t
 The result is in the canonical frame of the video's first frame, at the model's frame rate (``fps``): the
 decoded motion of the first clip (which the model puts close to, not exactly at, its canonical pose) is
 re-canonicalized so that frame 0 is exactly above the origin facing +Z; the same holds for ``animate``.
+
+**V2M decoding.** A masked-V2M model (``v2m_motion_inputs="masked"``, the shipped one) gives every motion
+token a distribution over the codebook from the video alone; ``capture`` then decodes, by default, each
+token's probability-weighted mean code vector (softmax at ``V2M_TEMPERATURE``) instead of its argmax code —
+an average over what the video leaves uncertain, which lowered the pose error on the val clips
+(docs/unimo.md). ``decoding="greedy"`` takes the argmax codes (the only choice for an autoregressive model).
 """
 
 from __future__ import annotations
@@ -43,7 +49,21 @@ from ..motion import smplx_params as sp
 from ..utils.io import atomic_dir, write_text
 
 SUBDIRS = ("video_tokenizer", "motion_tokenizer", "unimo")
+#: softmax temperature of expected-code V2M decoding (chosen on the 64 val clips, docs/unimo.md)
+V2M_TEMPERATURE = 0.5
 MANIFEST = "pipeline.json"
+
+
+def resolve_v2m_decoding(config: Any, decoding: str = "auto") -> str:
+    """"greedy" or "expected" for a UniMo model of ``config``: "auto" → "expected" for a masked-V2M model
+    (``v2m_motion_inputs="masked"``), else "greedy"; "expected" on an autoregressive model raises."""
+    if decoding not in ("auto", "greedy", "expected"):
+        raise InputError(f"decoding must be 'auto', 'greedy' or 'expected', got {decoding!r}")
+    masked = config.v2m_motion_inputs == "masked"
+    if decoding == "expected" and not masked:
+        raise InputError("expected-code decoding needs a masked-V2M model (v2m_motion_inputs='masked'); "
+                         "this one decodes V2M autoregressively: use decoding='greedy'")
+    return ("expected" if masked else "greedy") if decoding == "auto" else decoding
 
 
 @dataclass
@@ -191,11 +211,29 @@ class UniMoPipeline:
         return params[:, :num_frames]
 
     # ------------------------------------------------------------------ tasks
+    def v2m_decoding(self, decoding: str = "auto") -> str:
+        """The V2M decoding that ``decoding`` means for this model (:func:`resolve_v2m_decoding`)."""
+        return resolve_v2m_decoding(self.model.config, decoding)
+
+    def v2m_motion(self, codes: torch.Tensor, num_frames: int, decoding: str = "auto",
+                   temperature: float = V2M_TEMPERATURE) -> np.ndarray:
+        """V2M of video codes (B, K, h, w) → (B, num_frames, 79) float64 parameters. ``decoding``: "greedy"
+        (the argmax code of every token), "expected" (masked-V2M models: every token's probability-weighted mean
+        code vector at ``temperature``, decoded by the motion tokenizer) or "auto" (:meth:`v2m_decoding`)."""
+        codes = codes.to(self.device)
+        if self.v2m_decoding(decoding) == "greedy":
+            return self._decode_motion(self.model.generate("v2m", codes).motion_codes, num_frames)
+        probs = self.model.v2m_motion_probs(codes, temperature).to(self.motion_tokenizer.device)
+        return self.motion_tokenizer.decode_expected(probs).cpu().double().numpy()[:, :num_frames]
+
     @torch.no_grad()
-    def capture(self, frames: Any, batch_size: int = 16) -> CaptureOutput:
-        """Motion capture (V2M, greedy) of a video: (T, H, W, 3) uint8 frames at the model's frame rate."""
+    def capture(self, frames: Any, batch_size: int = 16, decoding: str = "auto",
+                temperature: float = V2M_TEMPERATURE) -> CaptureOutput:
+        """Motion capture (V2M) of a video: (T, H, W, 3) uint8 frames at the model's frame rate; ``decoding`` and
+        ``temperature`` as in :meth:`v2m_motion`."""
         from ..models.unimo.video_tokenizer import to_model_range
 
+        self.v2m_decoding(decoding)  # validate before the work
         video = self._prepare(frames, "frames")
         t, length = len(video), self.clip_frames
         step = length - 1
@@ -210,8 +248,7 @@ class UniMoPipeline:
         for i in range(0, len(clips), batch_size):
             batch = torch.from_numpy(np.stack(clips[i : i + batch_size]).transpose(0, 1, 4, 2, 3).copy())
             codes = self.video_tokenizer.encode(to_model_range(batch).to(self.video_tokenizer.device))
-            gen = self.model.generate("v2m", codes.to(self.device))
-            motions.extend(self._decode_motion(gen.motion_codes, length))
+            motions.extend(self.v2m_motion(codes, length, decoding, temperature))
         bm = self.motion_tokenizer.body_model()
         motions[0] = sp.canonicalize_params(motions[0], 0, bm)[0]  # exactly canonical (the model's is close)
         params = chain_clips(motions, bm)[:t]

@@ -100,7 +100,7 @@ from .layouts import (
     build_sequence,
     collate_sequences,
 )
-from .sampling import SamplingConfig, fill_in_parallel, generate_tokens
+from .sampling import SamplingConfig, fill_in_parallel, generate_tokens, parallel_logits
 
 
 @dataclass
@@ -683,9 +683,7 @@ class UniMoModel(PretrainedModel):
         video_sampling = video_sampling or SamplingConfig(temperature=1.0, top_p=0.9)
         if motion_sampling is None:
             motion_sampling = SamplingConfig(greedy=True) if task == "v2m" else SamplingConfig(temperature=1.0, top_p=0.9)
-        seqs = [build_sequence(task, geom, self.vocab, video_codes[i].cpu(), None, self._interleave(task))
-                for i in range(video_codes.shape[0])]
-        batch = {k_: v.to(video_codes.device) for k_, v in collate_sequences(seqs, self.vocab).items()}
+        batch = self.generation_batch(task, video_codes, geom)
         was_training = self.training
         self.eval()
         sampling = {Modality.VIDEO: video_sampling, Modality.MOTION: motion_sampling}
@@ -697,6 +695,31 @@ class UniMoModel(PretrainedModel):
         finally:
             self.train(was_training)
         return self.split_codes(ids, batch["modality"], geom)
+
+    def generation_batch(self, task: str, video_codes: torch.Tensor, geometry: Geometry) -> dict[str, torch.Tensor]:
+        """The layout of ``task`` with the given video codes (B, k, h, w) and placeholders for the rest."""
+        seqs = [build_sequence(task, geometry, self.vocab, video_codes[i].cpu(), None, self._interleave(task))
+                for i in range(video_codes.shape[0])]
+        return {k: v.to(video_codes.device) for k, v in collate_sequences(seqs, self.vocab).items()}
+
+    @torch.no_grad()
+    def v2m_motion_probs(self, video_codes: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """Masked V2M only: the distribution of every motion token given the video, (B, S·s, K) over the local
+        motion codes (softmax of the logits / ``temperature``), from one forward pass. With the autoregressive
+        model these would depend on the tokens sampled before, so it raises there."""
+        if self.config.v2m_motion_inputs != "masked":
+            raise InputError("per-token V2M probabilities need a masked-V2M model (v2m_motion_inputs='masked')")
+        if temperature <= 0:
+            raise InputError(f"temperature must be > 0, got {temperature}")
+        self._check_codes(video_codes, None)
+        batch = self.generation_batch("v2m", video_codes, self.config.geometry(video_codes.shape[1]))
+        was_training = self.training
+        self.eval()
+        try:
+            z = parallel_logits(self, batch)[Modality.MOTION][1]
+        finally:
+            self.train(was_training)
+        return torch.softmax(z.float() / temperature, dim=-1)
 
     def split_codes(self, ids: torch.Tensor, modality: torch.Tensor, geometry: Geometry) -> GenerationOutput:
         """Local video (B, K, h, w) and motion (B, S·s) codes of laid-out sequences (B, L)."""

@@ -265,6 +265,23 @@ class MotionTokenizer(PretrainedModel):
         z = self.quantizer.codes_to_vectors(indices)
         return self.denormalize(self._decode_vectors(z, mask))
 
+    @torch.no_grad()
+    def decode_expected(self, probs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Distributions over the codebook (B, N, K), N a multiple of s → raw parameters (B, N/s·r, 79) decoded
+        from the probability-weighted mean code vector of every token (the expected code vector: the
+        squared-error-optimal point estimate of the latent under the given distributions, not one code)."""
+        s, k = self.config.expansion, self.config.codebook_size
+        if probs.ndim != 3 or probs.shape[2] != k or probs.shape[1] % s or probs.shape[1] == 0:
+            raise MotionError(f"probs must be (B, N, {k}) with N a positive multiple of s={s}, got {tuple(probs.shape)}")
+        if not bool(torch.isfinite(probs).all()) or bool((probs < 0).any()):
+            raise MotionError("probs must be finite and non-negative")
+        t = probs.shape[1] // s * self.frames_per_step
+        if mask is None:
+            mask = torch.ones(probs.shape[0], t, dtype=torch.bool, device=probs.device)
+        book = self.quantizer.codes_to_vectors(torch.arange(k, device=probs.device))  # (K, d)
+        z = (probs / probs.sum(-1, keepdim=True).clamp_min(1e-12)) @ book.to(probs.dtype)
+        return self.denormalize(self._decode_vectors(z.to(book.dtype), mask))
+
     # ------------------------------------------------------------------ training
     def forward(self, motion: torch.Tensor, mask: torch.Tensor | None = None) -> MotionTokenizerOutput:
         """Reconstruct raw parameters (B, T, 79) with all losses. ``mask`` (B, T) True = valid frame."""

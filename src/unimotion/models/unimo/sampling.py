@@ -145,35 +145,43 @@ def generate_tokens(
 
 
 @torch.no_grad()
-def fill_in_parallel(
-    model: Any,
-    batch: dict[str, torch.Tensor],
-    sampling: dict[Modality, SamplingConfig],
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Fill every PLACEHOLDER of ``batch["ids"]`` (B, L) from one forward pass over the sequence as it is:
-    the token at position p is drawn from the logits at p − 1 (next-token heads), restricted to its modality.
-    Only valid for a model that reads the placeholders as such during training (masked V2M,
-    ``UniMoConfig.v2m_motion_inputs="masked"``): nothing generated here is fed back. Returns the filled ids."""
-    ids = batch["ids"].clone()
+def parallel_logits(model: Any, batch: dict[str, torch.Tensor]) -> dict[Modality, tuple[torch.Tensor, torch.Tensor]]:
+    """Logits of every PLACEHOLDER of ``batch["ids"]`` (B, L) from one forward pass over the sequence as it is:
+    the token at position p is predicted by the next-token head at p − 1, restricted to its modality. Only valid
+    for a model that reads the placeholders as such during training (masked V2M,
+    ``UniMoConfig.v2m_motion_inputs="masked"``). Returns modality → (positions (n,), logits (B, n, V_m))."""
+    ids = batch["ids"]
     unknown = ids < 0
     if not bool((unknown == unknown[:1]).all()) or not bool((batch["modality"] == batch["modality"][:1]).all()):
         raise InputError("all sequences of a generation batch must share one layout (task and geometry)")
     todo = torch.nonzero(unknown[0]).flatten()
     if len(todo) == 0:
-        return ids
+        return {}
     if int(todo[0]) == 0:
         raise InputError("the first token of a layout cannot be generated (it must be <BOS>)")
     if bool((batch["modality"][0, todo] == Modality.SPECIAL).any()):
         raise InputError("special tokens cannot be placeholders")
     out = model.forward_tokens(ids, **{f: batch[f] for f in _POSITION_FIELDS}, logits=False,
                                frames=model.video_frames(ids, batch["modality"]))
-    vocab = model.vocab
+    found = {}
     for m in (Modality.VIDEO, Modality.MOTION):
         pos = todo[batch["modality"][0, todo] == m]
-        if len(pos) == 0:
-            continue
-        z = model.modality_logits(out.hidden[:, pos - 1], m)  # (B, n, V_m)
+        if len(pos):
+            found[m] = (pos, model.modality_logits(out.hidden[:, pos - 1], m))
+    return found
+
+
+@torch.no_grad()
+def fill_in_parallel(
+    model: Any,
+    batch: dict[str, torch.Tensor],
+    sampling: dict[Modality, SamplingConfig],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Fill every PLACEHOLDER of ``batch["ids"]`` (B, L) at once from :func:`parallel_logits` (nothing generated
+    is fed back). Returns the filled ids."""
+    ids = batch["ids"].clone()
+    for m, (pos, z) in parallel_logits(model, batch).items():
         drawn = sample_logits(z.reshape(-1, z.shape[-1]), sampling[m], generator).view(z.shape[:2])
-        ids[:, pos] = drawn + vocab.offset(m)
+        ids[:, pos] = drawn + model.vocab.offset(m)
     return ids
