@@ -598,8 +598,8 @@ def fmt_table(rows: list[dict], columns: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../data/bandaiml")
-    parser.add_argument("--main-config", default="configs/unimo/unimo.yaml")
-    parser.add_argument("--main-run", default="../runs/unimo_main")
+    parser.add_argument("--main-config", default="configs/unimo/unimo_masked_ft2.yaml")
+    parser.add_argument("--main-run", default="../runs/unimo_masked_ft2")
     parser.add_argument("--ablation-config", default="configs/unimo/ablation.yaml")
     parser.add_argument("--ablation-root", default="../runs")
     parser.add_argument("--ablations", nargs="*", default=list(ABLATIONS), choices=list(ABLATIONS))

@@ -114,7 +114,7 @@ def test_unimo_recipe_trains_caches_and_exports(trained, bandaiml_small, monkeyp
         assert data["video_codes"].shape == (2 * n_train, 5, 8, 8) and data["params"].shape == (2 * n_train, 17, 79)
         assert data["ids"][0] == U.read_ids(bandaiml_small, "train")[0] and str(data["ids"][-1]).endswith("#r0")
     report = json.loads((out / "v2m_val.json").read_text())
-    assert report["clips"] == 3 and np.isfinite(report["mpjpe_mm"])
+    assert report["clips"] == 3 and np.isfinite(report["mpjpe_mm"]) and report["decoding"] == "greedy"
     pipe = UniMoPipeline.from_pretrained(export)
     assert pipe.model.config.dim == 32 and pipe.model.config.motion_tokens_per_step == 2
     from safetensors import safe_open
@@ -130,8 +130,9 @@ def test_unimo_recipe_trains_caches_and_exports(trained, bandaiml_small, monkeyp
     from unimotion.training.recipes.unimo import init_weights
 
     assert train("unimo", "configs/unimo/unimo_masked_ft.yaml", [
-        *overrides[:-2], f"trainer.out_dir={trained / 'ft'}", f"init_from={out / 'final'}", "data.eval_split=",
-        "export_dir="]) == 0
+        *overrides[:-2], f"trainer.out_dir={trained / 'ft'}", f"init_from={out / 'final'}", "export_dir="]) == 0
+    report = json.loads((trained / "ft" / "v2m_val.json").read_text())  # the pipeline's default decoding
+    assert report["clips"] == 3 and np.isfinite(report["mpjpe_mm"]) and report["decoding"] == "expected"
     src, ft = UniMoModel.from_pretrained(out / "final"), UniMoModel.from_pretrained(trained / "ft" / "final")
     assert ft.config.v2m_motion_inputs == "masked" and src.config.v2m_motion_inputs == "tokens"
     fresh = UniMoModel(ft.config)

@@ -14,7 +14,7 @@ directories). The recipe then
    single-task training), ...);
 3. trains with the project :class:`~unimotion.training.trainer.Trainer` (tasks drawn per sample from
    ``task_weights``, next-token CE on the layout's targets);
-4. measures V2M (greedy motion capture) on ``data.eval_clips`` clips of ``data.eval_split`` against the
+4. measures V2M (motion capture with the pipeline's default decoding) on ``data.eval_clips`` clips of ``data.eval_split`` against the
    true SMPL-X motion (``<out_dir>/v2m_<split>.json``);
 5. with ``export_dir``, writes a pipeline directory (``motion_tokenizer/``, ``video_tokenizer/``,
    ``unimo/``) that :class:`unimotion.pipelines.unimo.UniMoPipeline` opens (``export_dtype="float16"``
@@ -206,22 +206,23 @@ def clip_cache(root: str, split: str, video_tokenizer: Any, video_tokenizer_path
     return out
 
 
-def v2m_metrics(model: Any, motion_tokenizer: Any, video_codes: np.ndarray, params: np.ndarray,
+def v2m_metrics(model: Any, motion_tokenizer: Any, video_tokenizer: Any, video_codes: np.ndarray, params: np.ndarray,
                 batch_size: int = 32) -> dict[str, float]:
-    """Greedy V2M of tokenized clips → mean errors (mm / degrees) against the true canonical parameters."""
+    """V2M of tokenized clips with the pipeline's default decoding (greedy; expected code vectors for a
+    masked-V2M model) → mean errors (mm / degrees) against the true canonical parameters."""
     import numpy as np
     import torch
 
     from ...data.unimo import motion_errors
+    from ...pipelines.unimo import UniMoPipeline
 
-    preds = []
-    for i in range(0, len(video_codes), batch_size):
-        vc = torch.from_numpy(np.asarray(video_codes[i : i + batch_size], dtype=np.int64))
-        gen = model.generate("v2m", vc)
-        preds.append(motion_tokenizer.decode(gen.motion_codes).cpu().numpy()[:, : params.shape[1]])
+    pipe = UniMoPipeline(video_tokenizer, motion_tokenizer, model)
+    preds = [pipe.v2m_motion(torch.from_numpy(np.asarray(video_codes[i : i + batch_size], dtype=np.int64)),
+                             params.shape[1]) for i in range(0, len(video_codes), batch_size)]
     errs = motion_errors(np.concatenate(preds), params, motion_tokenizer.body_model())
-    return {"clips": int(len(params)), **{f"{k}_mm" if k != "orient_err_deg" else k:
-                                          float(v.mean() * (1000 if k != "orient_err_deg" else 1)) for k, v in errs.items()}}
+    return {"clips": int(len(params)), "decoding": pipe.v2m_decoding(),
+            **{f"{k}_mm" if k != "orient_err_deg" else k: float(v.mean() * (1000 if k != "orient_err_deg" else 1))
+               for k, v in errs.items()}}
 
 
 # ------------------------------------------------------------------------------------------ run
@@ -262,7 +263,7 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
     model.eval()
     if d.eval_split:
         ev = clip_cache(d.root, d.eval_split, vt, config.video_tokenizer, cache_dir, 0, d.extra_seed, d.eval_clips)
-        result = v2m_metrics(model, mt, ev["video_codes"], ev["params"])
+        result = v2m_metrics(model, mt, vt, ev["video_codes"], ev["params"])
         write_json(Path(config.trainer.out_dir) / f"v2m_{d.eval_split}.json", result)
         log.info("V2M on %s: %s", d.eval_split, json.dumps(result))
     if config.export_dir:
