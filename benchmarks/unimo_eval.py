@@ -247,7 +247,7 @@ def psnr_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class Runner:
     """A trained UniMo (tokenizers + AR model) applied to an :class:`EvalSplit`."""
 
-    def __init__(self, vt, mt, model, batch_size: int = 32, decoding: str = "auto", temperature: float = 0.5):
+    def __init__(self, vt, mt, model, batch_size: int = 32, decoding: str = "auto", temperature: float = V2M_TEMPERATURE):
         from unimotion.pipelines.unimo import UniMoPipeline
 
         self.vt, self.mt, self.model, self.batch_size = vt, mt, model.eval(), batch_size
@@ -599,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../data/bandaiml")
     parser.add_argument("--main-config", default="configs/unimo/unimo_masked_ft2.yaml")
-    parser.add_argument("--main-run", default="../runs/unimo_masked_ft2")
+    parser.add_argument("--main-run", default="../runs/unimo_masked_ft2b")
     parser.add_argument("--ablation-config", default="configs/unimo/ablation.yaml")
     parser.add_argument("--ablation-root", default="../runs")
     parser.add_argument("--ablations", nargs="*", default=list(ABLATIONS), choices=list(ABLATIONS))

@@ -23,7 +23,7 @@ from unimotion.models.unimo import (
 )
 from unimotion.models.unimo.video_tokenizer import to_model_range
 from unimotion.motion import smplx_params as sp
-from unimotion.pipelines.unimo import UniMoPipeline, chain_clips, check_frames, resize_frames
+from unimotion.pipelines.unimo import V2M_TEMPERATURE, UniMoPipeline, chain_clips, check_frames, resize_frames
 
 
 def tiny_parts(expansion: int = 2, seed: int = 0):
@@ -113,7 +113,7 @@ def test_capture_decodings(tmp_path):
     np.testing.assert_allclose(auto.params, pipe.capture(video, decoding="expected").params)
     assert not np.allclose(auto.params, greedy.params)
     codes = vt.encode(to_model_range(torch.from_numpy(video.transpose(0, 3, 1, 2).copy())[None]))
-    probs = masked.v2m_motion_probs(codes, 0.5)
+    probs = masked.v2m_motion_probs(codes, V2M_TEMPERATURE)
     want = mt.decode_expected(probs).double().numpy()[0]
     want = sp.canonicalize_params(want, 0, mt.body_model())[0]
     np.testing.assert_allclose(auto.params, want, atol=1e-5)
@@ -266,4 +266,4 @@ def test_shipped_checkpoint_captures_real_renders(bandaiml_small):
         mean_pose.append(np.linalg.norm(rel - target, axis=-1).mean())
     print(f"shipped UniMo capture: MPJPE {1000 * np.mean(model):.1f} mm vs train mean pose {1000 * np.mean(mean_pose):.1f} mm "
           f"over {len(model)} test clips")
-    assert len(model) >= 2 and np.mean(model) < 0.9 * np.mean(mean_pose)  # measured: 93.5 vs 120.7 mm (3 clips)
+    assert len(model) >= 2 and np.mean(model) < 0.9 * np.mean(mean_pose)  # measured: 88.9 vs 120.7 mm (3 clips)

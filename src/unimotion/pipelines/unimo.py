@@ -50,7 +50,7 @@ from ..utils.io import atomic_dir, write_text
 
 SUBDIRS = ("video_tokenizer", "motion_tokenizer", "unimo")
 #: softmax temperature of expected-code V2M decoding (chosen on the 64 val clips, docs/unimo.md)
-V2M_TEMPERATURE = 0.5
+V2M_TEMPERATURE = 0.25
 MANIFEST = "pipeline.json"
 
 
