@@ -586,7 +586,13 @@ with both baselines, which ignore the video. Two limits sit upstream of the AR m
 (its reconstruction of the true motion, the `ceiling` row) and the video tokenizer, whose decoded frames blur
 the limbs (I2VM table: `video tokenizer reconstruction + true motion` vs `real renders + true motion`) — though
 V2M reads its codes, not its pixels, and the tokenizer's pose probe reads the 2D joints back from those codes
-(`pose_probe_px` in the tokenizer run's `recon_val.json`)."""
+(`pose_probe_px` in the tokenizer run's `recon_val.json`).
+
+**Which model.** The main rows are the model of `--main-run`. With masked V2M (`v2m_motion_inputs=masked`: V2M
+reads no motion codes and fills them in one pass, a departure from the paper's autoregressive V2M) it decodes
+each motion token's expected code vector by default (`--v2m-decoding`; the row "argmax codes instead of
+expected code vectors" is the same model decoded greedily); rows "before fine-tuning" are the runs it was
+fine-tuned from (its `init_from` chain), down to the paper-style autoregressive model."""
 
 
 def fmt_table(rows: list[dict], columns: list[str]) -> str:
