@@ -136,7 +136,7 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
                  f"data.root={bandaiml_small}", f"data.cache_dir={tmp_path / 'cache'}", "data.extra_clips_per_motion=0",
                  "trainer.max_steps=2", "trainer.batch_size=4", "model.dim=32", "model.n_layers=1", "model.n_heads=2",
                  "data.eval_split="]
-    eval_args = ["--data", str(bandaiml_small), "--main-run", str(tmp_path / "main"), "--ablation-root", str(tmp_path),
+    eval_args = ["--data", str(bandaiml_small), "--main-config", "configs/unimo/unimo.yaml", "--main-run", str(tmp_path / "main"), "--ablation-root", str(tmp_path),
                  "--ablations", "ref", "v2m_only", "--keypoints", str(tmp_path / "kp"), "--splits", "test", "val",
                  "--ablation-i2vm-split", "test", "--limit", "3", "--probe-steps", "5", "--out", str(tmp_path / "eval")]
     for o in overrides:
