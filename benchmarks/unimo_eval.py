@@ -393,6 +393,20 @@ def reference_rows(split: EvalSplit, main: Runner, keypoints, real_features, gen
     return rows
 
 
+def other_action_index(ids: list[str]) -> np.ndarray:
+    """For every clip, the index of the next clip (cyclically) whose action (BandaiML content label) differs —
+    the video of the ``control`` row with another action; clips with unparsable ids count as their own action."""
+    from unimotion.data.unimotion_tasks import parse_labels
+
+    actions = [getattr(parse_labels(m), "content", m) for m in ids]
+    n = len(ids)
+    out = np.arange(n)
+    for i in range(n):
+        out[i] = next(((i + k) % n for k in range(1, n) if actions[(i + k) % n] != actions[i]), i)
+    return out
+
+
+OTHER_ACTION_PREFIX = "control: the same model given the video of a clip of another action, "
 START_PREFIX = "before fine-tuning: "
 GREEDY_PREFIX = "argmax codes instead of expected code vectors: "
 
@@ -539,12 +553,18 @@ def control_lines(v2m_rows: list[dict]) -> list[str]:
     lines = []
     for split in dict.fromkeys(r["split"] for r in v2m_rows):
         own = next((r for r in v2m_rows if r["split"] == split and r["method"].startswith("UniMo")), None)
-        other = next((r for r in v2m_rows if r["split"] == split and r["method"].startswith("control: ")), None)
+        other = next((r for r in v2m_rows if r["split"] == split and r["method"].startswith("control: ")
+                      and not r["method"].startswith(OTHER_ACTION_PREFIX)), None)
         if own is None or other is None:
             continue
         parts = [f"{col} {own[col]['mean']:.1f} vs {other[col]['mean']:.1f}"
                  for col in ("mpjpe_mm", "pa_mpjpe_mm", "w_mpjpe_mm")]
-        lines.append(f"- **{split}**: own video vs another clip's video: {'; '.join(parts)}.")
+        line = f"- **{split}**: own video vs another clip's video: {'; '.join(parts)}"
+        action = next((r for r in v2m_rows if r["split"] == split and r["method"].startswith(OTHER_ACTION_PREFIX)), None)
+        if action is not None:
+            line += "; vs a clip of another action: " + "; ".join(
+                f"{col} {action[col]['mean']:.1f}" for col in ("mpjpe_mm", "pa_mpjpe_mm", "w_mpjpe_mm"))
+        lines.append(line + ".")
     return lines
 
 
@@ -651,6 +671,7 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
     """Every row of the results file (module docstring), written to ``args.out``."""
     from unimotion.evaluation.reports import render_markdown, results_meta, write_results
     from unimotion.models.modeling_utils import load_pretrained
+    from unimotion.motion import smplx_params as sp
     from unimotion.utils.io import write_text
 
     keypoints = None
@@ -694,6 +715,15 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
             return model_rows + reference_rows(split, main_runner, keypoints, real_features(), generated, baselines)
 
         rows += cached_rows(main_dir, split_name, "main", args, main_unit, decoding_key(main_dir, args))
+
+        def other_action_unit(split=split) -> list[dict]:
+            other = main_runner.v2m(main_runner.video_codes(split)[torch.from_numpy(other_action_index(split.ids))],
+                                    split.frames.shape[1])
+            return [v2m_row(f"{OTHER_ACTION_PREFIX}{main_runner.decoding} decoding", split,
+                            sp.smplx_forward_kinematics(other), other)]
+
+        rows += cached_rows(main_dir, split_name, "control_other_action", args, other_action_unit,
+                            decoding_key(main_dir, args))
         for start_dir in fine_tuning_chain(main_cfg):  # a fine-tuned main model: V2M of the runs it started from
 
             def start_unit(split=split, start_dir=start_dir) -> list[dict]:
@@ -804,8 +834,9 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
         *verdict_lines(cmp_rows),
         "",
         "**Does V2M read the video?** The `control` row runs the same model on another clip's video (the test "
-        "clips shifted by one) and scores it against this clip's motion; the gap to the model's own row is what "
-        "the video contributes beyond the motion prior:",
+        "clips shifted by one, sorted by id: mostly another take of the *same* action) and scores it against this "
+        "clip's motion; the `control ... of another action` row uses the next clip whose action label differs. "
+        "The gap to the model's own row is what the video contributes beyond the motion prior:",
         "",
         *control_lines(v2m_rows),
         "",

@@ -149,7 +149,8 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     assert {AR, "motion tokenizer reconstruction of the true motion (ceiling)"} <= methods
     assert sum(r["method"].startswith("baseline") for r in v2m) == 4  # 2 baselines × 2 splits
     control = [r for r in v2m if r["method"].startswith("control: ")]
-    assert [r["split"] for r in control] == ["test", "val"]  # the main model on another clip's video
+    assert [r["split"] for r in control] == ["test", "test", "val", "val"]  # same-action neighbour, other action
+    assert sum(r["method"].startswith(ev.OTHER_ACTION_PREFIX) for r in control) == 2
     probe = [r for r in v2m if r["method"] == ev.PROBE_METHOD]
     assert [r["split"] for r in probe] == ["test", "val"] and probe[0]["probe_steps"] == 5
     assert probe[0]["w_mpjpe_mm"] is None and probe[0]["mpjpe_mm"]["mean"] > 0  # pose columns only
@@ -211,3 +212,10 @@ def test_sweep_and_eval_end_to_end(bandaiml_small, tmp_path, ev):
     (ft2 / "train_summary.json").write_text(json.dumps({"config": {"init_from": str(tmp_path / "ft" / "final")}}))
     assert ev.fine_tuning_chain({"init_from": str(ft2 / "final")}) == [ft2, tmp_path / "ft", tmp_path / "main"]
     assert ev.fine_tuning_chain({"init_from": ""}) == [] and ev.fine_tuning_chain({}) == []
+
+
+def test_other_action_index_picks_the_next_clip_of_another_action(ev):
+    ids = ["dataset-1_walk_normal_001", "dataset-1_walk_happy_001", "dataset-1_bow_normal_001",
+           "dataset-2_wave-right-hand_normal_010_w00", "odd-id"]
+    assert ev.other_action_index(ids).tolist() == [2, 2, 3, 4, 0]
+    assert ev.other_action_index(["dataset-1_walk_normal_001", "dataset-1_walk_happy_001"]).tolist() == [0, 1]
