@@ -255,7 +255,6 @@ class Runner:
         self.decoding, self.temperature = self.pipe.v2m_decoding(decoding), temperature
         self._codes: dict[tuple[str, int], torch.Tensor] = {}  # (split name, clips) → video codes
 
-
     def video_codes(self, split: EvalSplit) -> torch.Tensor:
         """(N, K, h, w) video codes of the split's renders, tokenized once per split."""
         from unimotion.data.unimo import tokenize_videos
@@ -682,6 +681,7 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
 
     main_cfg = run_config(main_dir)["config"]
     main_runner = load_runner(main_dir, main_cfg, args)
+    main_key = decoding_key(main_dir, args)
     rows: list[dict] = []
     ablation_raw: dict[str, dict] = {name: {} for name in args.ablations}
     baselines = mean_clip_baselines(args.data, main_runner.model.config.geometry().num_frames)
@@ -714,7 +714,7 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
                                                    args, real_features=real_features(), control=True)
             return model_rows + reference_rows(split, main_runner, keypoints, real_features(), generated, baselines)
 
-        rows += cached_rows(main_dir, split_name, "main", args, main_unit, decoding_key(main_dir, args))
+        rows += cached_rows(main_dir, split_name, "main", args, main_unit, main_key)
 
         def other_action_unit(split=split) -> list[dict]:
             other = main_runner.v2m(main_runner.video_codes(split)[torch.from_numpy(other_action_index(split.ids))],
@@ -722,8 +722,7 @@ def evaluate_all(args: argparse.Namespace, argv: list[str] | None, main_dir: Pat
             return [v2m_row(f"{OTHER_ACTION_PREFIX}{main_runner.decoding} decoding", split,
                             sp.smplx_forward_kinematics(other), other)]
 
-        rows += cached_rows(main_dir, split_name, "control_other_action", args, other_action_unit,
-                            decoding_key(main_dir, args))
+        rows += cached_rows(main_dir, split_name, "control_other_action", args, other_action_unit, main_key)
         for start_dir in fine_tuning_chain(main_cfg):  # a fine-tuned main model: V2M of the runs it started from
 
             def start_unit(split=split, start_dir=start_dir) -> list[dict]:

@@ -230,10 +230,12 @@ class MotionTokenizer(PretrainedModel):
         b, _, tp = h.shape
         return h.transpose(1, 2).reshape(b, tp * self.config.expansion, self.config.code_dim)
 
-    def _decode_vectors(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Quantised (B, T'·s, d) → normalised parameters (B, T, 79)."""
+    def _decode_vectors(self, z: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Quantised (B, T'·s, d) → normalised parameters (B, T, 79); ``mask`` (B, T) None = every frame valid."""
         b, n, d = z.shape
         s = self.config.expansion
+        if mask is None:
+            mask = torch.ones(b, n // s * self.frames_per_step, dtype=torch.bool, device=z.device)
         folded = z.reshape(b, n // s, s * d).transpose(1, 2)  # (B, s·d, T')
         h = self.trunk(folded)  # (B, W, T)
         if self.config.decoder == "shared":
@@ -259,9 +261,6 @@ class MotionTokenizer(PretrainedModel):
             raise MotionError(f"indices must be (B, N) with N a positive multiple of s={s}, got {tuple(indices.shape)}")
         if indices.dtype.is_floating_point or int(indices.min()) < 0 or int(indices.max()) >= k:
             raise MotionError(f"motion code ids must be integers in [0, {k})")
-        t = indices.shape[1] // s * self.frames_per_step
-        if mask is None:
-            mask = torch.ones(indices.shape[0], t, dtype=torch.bool, device=indices.device)
         z = self.quantizer.codes_to_vectors(indices)
         return self.denormalize(self._decode_vectors(z, mask))
 
@@ -275,9 +274,6 @@ class MotionTokenizer(PretrainedModel):
             raise MotionError(f"probs must be (B, N, {k}) with N a positive multiple of s={s}, got {tuple(probs.shape)}")
         if not bool(torch.isfinite(probs).all()) or bool((probs < 0).any()):
             raise MotionError("probs must be finite and non-negative")
-        t = probs.shape[1] // s * self.frames_per_step
-        if mask is None:
-            mask = torch.ones(probs.shape[0], t, dtype=torch.bool, device=probs.device)
         book = self.quantizer.codes_to_vectors(torch.arange(k, device=probs.device))  # (K, d)
         z = (probs / probs.sum(-1, keepdim=True).clamp_min(1e-12)) @ book.to(probs.dtype)
         return self.denormalize(self._decode_vectors(z.to(book.dtype), mask))

@@ -78,6 +78,18 @@ def sample_logits(logits: torch.Tensor, config: SamplingConfig, generator: torch
 _POSITION_FIELDS = ("modality", "time", "row", "col", "sub")
 
 
+def placeholder_positions(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(n,) positions of the PLACEHOLDERs of ``batch["ids"]`` (B, L), after checking that every row shares one
+    layout (same placeholders and modalities) and that position 0 (``<BOS>``) is given."""
+    unknown = batch["ids"] < 0
+    if not bool((unknown == unknown[:1]).all()) or not bool((batch["modality"] == batch["modality"][:1]).all()):
+        raise InputError("all sequences of a generation batch must share one layout (task and geometry)")
+    todo = torch.nonzero(unknown[0]).flatten()
+    if len(todo) and int(todo[0]) == 0:
+        raise InputError("the first token of a layout cannot be generated (it must be <BOS>)")
+    return todo
+
+
 @torch.no_grad()
 def generate_tokens(
     model: Any,
@@ -105,14 +117,10 @@ def generate_tokens(
     """
     ids = batch["ids"].clone()
     unknown = ids < 0
-    if not bool((unknown == unknown[:1]).all()) or not bool((batch["modality"] == batch["modality"][:1]).all()):
-        raise InputError("all sequences of a generation batch must share one layout (task and geometry)")
-    todo = torch.nonzero(unknown[0]).flatten().tolist()
+    todo = placeholder_positions(batch).tolist()
     if not todo:
         return ids, []
     first = todo[0]
-    if first == 0:
-        raise InputError("the first token of a layout cannot be generated (it must be <BOS>)")
     length = ids.shape[1]
     pos_fields = {f: batch[f] for f in _POSITION_FIELDS}
     modality_row = batch["modality"][0].tolist()
@@ -151,14 +159,9 @@ def parallel_logits(model: Any, batch: dict[str, torch.Tensor]) -> dict[Modality
     for a model that reads the placeholders as such during training (masked V2M,
     ``UniMoConfig.v2m_motion_inputs="masked"``). Returns modality → (positions (n,), logits (B, n, V_m))."""
     ids = batch["ids"]
-    unknown = ids < 0
-    if not bool((unknown == unknown[:1]).all()) or not bool((batch["modality"] == batch["modality"][:1]).all()):
-        raise InputError("all sequences of a generation batch must share one layout (task and geometry)")
-    todo = torch.nonzero(unknown[0]).flatten()
+    todo = placeholder_positions(batch)
     if len(todo) == 0:
         return {}
-    if int(todo[0]) == 0:
-        raise InputError("the first token of a layout cannot be generated (it must be <BOS>)")
     if bool((batch["modality"][0, todo] == Modality.SPECIAL).any()):
         raise InputError("special tokens cannot be placeholders")
     out = model.forward_tokens(ids, **{f: batch[f] for f in _POSITION_FIELDS}, logits=False,
