@@ -101,6 +101,11 @@ class AutoencoderConfig:
     lambda_vel: float = 0.0  # weight of the velocity loss (0 disables it)
     vel_mode: Literal["diff", "channels"] = "diff"  # see the module docstring
     vel_channels: tuple[int, int] = (4, 67)  # [a, b) for vel_mode="channels": T2M-GPT's RIC positions (J=22)
+    # Channels that never vary in the training data (e.g. the 6D rotation HumanML3D's IK always sets to the
+    # identity for one spine joint). The decoder writes their mean (0 in the model's normalisation) there,
+    # exactly, instead of a learned near-constant: an evaluator normalised per channel (std floored at 1e-4)
+    # reads a 1e-2 error there as a 100-sigma outlier. Filled by the VAE recipe (``pin_constant_channels``).
+    constant_channels: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.input_dim < 1:
@@ -114,6 +119,10 @@ class AutoencoderConfig:
         a, b = self.vel_channels
         if self.vel_mode == "channels" and not 0 <= a < b <= self.input_dim:
             raise ConfigError(f"vel_channels {self.vel_channels} is not a range inside [0, {self.input_dim})")
+        self.constant_channels = tuple(int(c) for c in self.constant_channels)
+        bad = [c for c in self.constant_channels if not 0 <= c < self.input_dim]
+        if bad:
+            raise ConfigError(f"constant_channels {bad} are outside [0, {self.input_dim})")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -263,6 +272,14 @@ class MotionAutoencoder(PretrainedModel):
             raise InputError(f"cannot decode {mask.shape[1]} frames from {tz} latent steps "
                              f"(at most {tz * self.temporal_rate})")
         return mask_z, mask
+
+    def pin_constant_channels(self, recon: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) normalised output with the config's ``constant_channels`` set to 0 (their mean)."""
+        if not self.config.constant_channels:
+            return recon
+        pinned = torch.zeros(recon.shape[-1], dtype=torch.bool, device=recon.device)
+        pinned[list(self.config.constant_channels)] = True
+        return recon.masked_fill(pinned, 0.0)
 
     # ------------------------------------------------------------------ interface
     def latent_length(self, num_frames: int) -> int:

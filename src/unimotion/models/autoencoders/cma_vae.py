@@ -342,7 +342,7 @@ class CMAVAE(MotionAutoencoder):
         if z.dim() == 3 and z.shape[-1] != self.config.latent_dim:
             raise InputError(f"z has width {z.shape[-1]}, expected latent_dim={self.config.latent_dim}")
         mask_z, mask = self._decode_target(z, mask_z, mask, lengths)
-        return self.decoder(z, mask_z, mask)
+        return self.pin_constant_channels(self.decoder(z, mask_z, mask))
 
     # ------------------------------------------------------------------ training
     def align_weight(self, step: int | None) -> float:
@@ -378,11 +378,11 @@ class CMAVAE(MotionAutoencoder):
                 gaussian_kl(lat_m.mean[rows], lat_m.logvar[rows], lat_f.mean.detach(), lat_f.logvar.detach()),
                 mask_z[rows], c.kl_reduction,
             )
-        recon = self.decoder(z, mask_z, mask)
+        recon = self.pin_constant_channels(self.decoder(z, mask_z, mask))
         parts = self.reconstruction_losses(recon, motion, mask)
         loss = c.lambda_recon * parts["recon"] + c.lambda_vel * parts["vel"]
         if c.recon_motion_for_image_samples and rows is not None:
-            recon_m = self.decoder(lat_m.z[rows], mask_z[rows], mask[rows])
+            recon_m = self.pin_constant_channels(self.decoder(lat_m.z[rows], mask_z[rows], mask[rows]))
             parts["recon_motion"] = self.reconstruction_losses(recon_m, motion[rows], mask[rows])["recon"]
             loss = loss + c.lambda_recon * parts["recon_motion"]
         w_align = self.align_weight(step)

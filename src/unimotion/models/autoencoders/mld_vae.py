@@ -119,7 +119,7 @@ class MLDVAE(MotionAutoencoder):
             raise InputError(f"z must have shape (B, {self.config.num_latent_tokens}, {self.config.latent_dim}), "
                              f"got {tuple(z.shape)}")
         mask_z, mask = self._decode_target(z, mask_z, mask, lengths)
-        return self.decoder(z, mask_z, mask)
+        return self.pin_constant_channels(self.decoder(z, mask_z, mask))
 
     def forward(self, motion: torch.Tensor, mask: torch.Tensor | None = None, step: int | None = None,
                 sample: bool | None = None, generator: torch.Generator | None = None) -> AutoencoderOutput:
@@ -127,7 +127,7 @@ class MLDVAE(MotionAutoencoder):
         c = self.config
         motion, mask = self.validate_motion(motion, mask)
         latent = self._encode(motion, mask, self.training if sample is None else sample, generator)
-        recon = self.decoder(latent.z, latent.mask_z, mask)
+        recon = self.pin_constant_channels(self.decoder(latent.z, latent.mask_z, mask))
         parts = self.reconstruction_losses(recon, motion, mask)
         kl = reduce_latent_kl(gaussian_kl(latent.mean, latent.logvar), latent.mask_z, c.kl_reduction)
         loss = c.lambda_recon * parts["recon"] + c.lambda_vel * parts["vel"] + c.lambda_kl * kl

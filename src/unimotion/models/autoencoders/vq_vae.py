@@ -206,7 +206,7 @@ class VQVAE(MotionAutoencoder):
         masks, _ = self._mask_pyramid(full, z.dtype)
         masks[-1] = masks[-1] * mask_z[:, None].to(z.dtype)
         out = self.decoder(z.transpose(1, 2) * masks[-1], masks)  # (B, D, tz·rate)
-        return out[..., :t].transpose(1, 2)
+        return self.pin_constant_channels(out[..., :t].transpose(1, 2))
 
     def decode_indices(self, indices: torch.Tensor, mask_z: torch.Tensor | None = None,
                        mask: torch.Tensor | None = None, lengths: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:

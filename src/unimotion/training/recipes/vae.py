@@ -141,6 +141,11 @@ class TrainVAEConfig:
         notice: NOTICE of the checkpoints: ``auto`` (BandaiML's attribution and non-commercial notice when
             the data folder's manifest names BandaiML), ``bandai``, ``none`` or the path of a text file.
         export_inference: CMA-VAE with a vision branch: also write ``inference/`` without it.
+        pin_constant_channels: find the channels whose std over the training split is below
+            ``constant_std`` and make the model write their mean there exactly (the model config's
+            ``constant_channels``; see :class:`~unimotion.models.autoencoders.base.AutoencoderConfig`).
+            Ignored when ``model.constant_channels`` is given.
+        constant_std: the std threshold of ``pin_constant_channels`` (raw feature units).
         num_threads: torch intra-op threads on CPU (0 = torch's default; 2 on the shared 2-core machine).
     """
 
@@ -152,6 +157,8 @@ class TrainVAEConfig:
     val: VAEValConfig = field(default_factory=VAEValConfig)
     notice: str = "auto"
     export_inference: bool = True
+    pin_constant_channels: bool = True
+    constant_std: float = 1e-6
     num_threads: int = 0
 
 
@@ -164,7 +171,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ building
-def model_config(cfg: TrainVAEConfig, input_dim: int | None = None, feature_dim: int | None = None) -> Any:
+def constant_channels(reader: HumanML3DReader, threshold: float) -> tuple[int, ...]:
+    """Channels whose std over every frame of ``reader``'s motions is below ``threshold``."""
+    import numpy as np
+
+    frames = np.concatenate([r.motion for r in reader.records]).astype(np.float64)
+    return tuple(int(i) for i in np.flatnonzero(frames.std(axis=0) < threshold))
+
+
+def model_config(cfg: TrainVAEConfig, input_dim: int | None = None, feature_dim: int | None = None,
+                 constant: tuple[int, ...] | None = None) -> Any:
     """The model's config dataclass from ``cfg.model`` (+ data-derived ``input_dim``/``max_frames``/``feature_dim``).
 
     Raises :class:`ConfigError` when a given value contradicts the data (e.g. ``input_dim: 263`` on the
@@ -177,7 +193,7 @@ def model_config(cfg: TrainVAEConfig, input_dim: int | None = None, feature_dim:
     if cfg.model_type not in classes:
         raise ConfigError(f"model_type must be one of {sorted(classes)}, got {cfg.model_type!r}")
     data = dict(cfg.model)
-    derived = {"input_dim": input_dim, "max_frames": cfg.data.max_length}
+    derived = {"input_dim": input_dim, "max_frames": cfg.data.max_length, "constant_channels": constant}
     if cfg.model_type == "cma_vae":
         derived["feature_dim"] = feature_dim
     for key, value in derived.items():
@@ -213,16 +229,17 @@ def load_feature_network(path: str | Path) -> tuple[nn.Module, int]:
     return net, int(maps.shape[1])
 
 
-def build_model(cfg: TrainVAEConfig, input_dim: int) -> MotionAutoencoder:
+def build_model(cfg: TrainVAEConfig, input_dim: int, constant: tuple[int, ...] | None = None) -> MotionAutoencoder:
     """The (randomly initialised) autoencoder of ``cfg`` for ``input_dim``-channel features, with its
-    feature network attached when it has a vision branch."""
+    feature network attached when it has a vision branch; ``constant``: its ``constant_channels``
+    (unless the config's ``model`` block names them)."""
     from ...models.autoencoders import CMAVAE, MLDVAE, VQVAE
 
     net, feature_dim = None, None
     wants_vision = cfg.model_type == "cma_vae" and cfg.model.get("vision_branch", True)
     if wants_vision and cfg.feature_network:
         net, feature_dim = load_feature_network(cfg.feature_network)
-    mcfg = model_config(cfg, input_dim, feature_dim)
+    mcfg = model_config(cfg, input_dim, feature_dim, constant)
     if cfg.model_type == "cma_vae":
         if mcfg.vision_branch and net is None and cfg.data.images:
             raise ConfigError(
@@ -463,7 +480,8 @@ def run(config: TrainVAEConfig, args: argparse.Namespace | None = None) -> int:
     if stats.dim != train.feature_dim:
         raise ConfigError(f"{d.root}/{d.feature_dir} has {train.feature_dim}-dim features but its Mean/Std "
                           f"have {stats.dim} channels")
-    model = build_model(config, train.feature_dim)
+    constant = constant_channels(train, config.constant_std) if config.pin_constant_channels else None
+    model = build_model(config, train.feature_dim, constant)
     model.stats = stats
     model.notice = resolve_notice(config)
     with_images = uses_images(model, config)
