@@ -24,8 +24,13 @@ def _features(frames: int = 30) -> np.ndarray:
     return np.asarray(hml3d.joints_to_features(walk_joints(frames + 1), dim=269), dtype=np.float32)
 
 
+def _raw(pipe) -> UniMotionPipeline:
+    """The same model without any post-processing (features = the VAE's decoding)."""
+    return UniMotionPipeline(pipe.model, pipe.vae, PipelineConfig(rigid=False, clean_contacts=False, join_frames=0))
+
+
 def test_text_to_motion_shapes_and_decoding(pipe):
-    res = pipe.text_to_motion("a person waves the right hand", seconds=2.0, num_steps=3)
+    res = _raw(pipe).text_to_motion("a person waves the right hand", seconds=2.0, num_steps=3)
     assert isinstance(res, MotionResult)
     assert res.features.shape == (40, 269) and res.joints.shape == (40, 22, 3)
     assert res.latents.shape == (10, LATENT_DIM) and res.fps == 20 and res.prompt == "a person waves the right hand"
@@ -108,9 +113,44 @@ def test_motion_to_text(pipe):
         pipe.motion_to_text([])
 
 
+def test_postprocessed_output_is_consistent_rigid_and_above_the_floor(pipe):
+    from unimotion.motion.rigid import skeleton_offsets
+
+    skeleton = skeleton_offsets(walk_joints(20)[0])
+    post = UniMotionPipeline(pipe.model, pipe.vae, PipelineConfig(), skeleton=skeleton)
+    raw = _raw(pipe).text_to_motion("a person walks forward", seconds=2.0, num_steps=3, seed=1)
+    res = post.text_to_motion("a person walks forward", seconds=2.0, num_steps=3, seed=1)
+    np.testing.assert_array_equal(res.latents, raw.latents)  # same sample, only the output differs
+    np.testing.assert_allclose(res.joints, hml3d.features_to_joints(res.features), atol=1e-4)
+    parents = np.asarray(hml3d.T2M22.parents)
+    lengths = np.linalg.norm(res.joints[:, 1:] - res.joints[:, parents[1:]], axis=-1)  # (T, 21)
+    np.testing.assert_allclose(lengths, np.broadcast_to(np.linalg.norm(skeleton[1:], axis=-1), lengths.shape), atol=1e-5)
+    raw_lengths = np.linalg.norm(raw.joints[:, 1:] - raw.joints[:, parents[1:]], axis=-1)
+    assert raw_lengths.std(0).max() > 1e-3  # the random decoder does change bone lengths
+    assert res.joints[..., 1].min() >= -1e-5
+    # rotations, local velocities and contacts are the decoder's
+    sl = hml3d.feature_slices(269)
+    for group in ("rot", "local_vel", "foot_contact", "root_orient", "root_rot_vel"):
+        np.testing.assert_array_equal(res.features[:, sl[group]], raw.features[:, sl[group]])
+
+
+def test_predict_join_is_blended(pipe):
+    obs = _features(22)
+    raw = _raw(pipe).predict(obs, frames=18, num_steps=2)
+    res = pipe.predict(obs, frames=18, num_steps=2)
+    np.testing.assert_array_equal(res.features[:22], obs)
+    np.testing.assert_allclose(res.joints[:22], hml3d.features_to_joints(obs), atol=1e-4)
+
+    def jump(m):
+        j = m.joints - m.joints[:, :1]  # root-relative pose
+        return float(np.linalg.norm(j[22] - j[21], axis=-1).mean())
+
+    assert jump(res) < 0.25 * jump(raw)
+
+
 def test_predict_keeps_the_observation(pipe):
     obs = _features(22)
-    res = pipe.predict(obs, frames=18, num_steps=2)
+    res = _raw(pipe).predict(obs, frames=18, num_steps=2)
     assert res.observed_frames == 22 and res.num_frames == 40
     np.testing.assert_array_equal(res.features[:22], obs)
     assert res.latents.shape == (math.ceil(18 / 4), LATENT_DIM)

@@ -66,6 +66,22 @@ def read_split(root: str | os.PathLike, split: str) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def data_skeleton(root: str | os.PathLike, split: str = "train") -> np.ndarray | None:
+    """(J, 3) bone offsets of the dataset's skeleton: the first frame of the split's first motion in
+    ``new_joints/`` (HumanML3D-processed data share one skeleton); None when there is no such file."""
+    from ..motion.rigid import skeleton_offsets
+    from ..motion.skeletons import T2M22
+
+    ids = read_split(root, split)
+    path = Path(root) / "new_joints" / f"{ids[0]}.npy" if ids else None
+    if path is None or not path.is_file():
+        return None
+    joints = np.load(path, allow_pickle=False, mmap_mode="r")
+    if joints.ndim != 3 or joints.shape[1:] != (T2M22.num_joints, 3):
+        return None
+    return skeleton_offsets(np.asarray(joints[0], dtype=np.float64))
+
+
 def parse_text_file(path: str | os.PathLike) -> list[tuple[CaptionEntry, float, float]]:
     """Lines ``caption#tokens#start#end`` → (caption, start_sec, end_sec); malformed lines raise."""
     entries = []

@@ -44,7 +44,10 @@ from typing import Literal
 import numpy as np
 
 from ..errors import InputError, MotionError
-from ..motion.rotations import matrix_to_quat, quat_apply, quat_conjugate, quat_multiply, quat_normalize
+from ..motion.rigid import children as _children
+from ..motion.rigid import fit_world_rotations as _fit_global_rotations
+from ..motion.rigid import kabsch as _kabsch
+from ..motion.rotations import quat_apply, quat_conjugate, quat_multiply
 from ..motion.skeletons import T2M22, SkeletonLayout
 from ..utils.logging import get_logger
 from .bvh import BVHMotion, read_bvh, write_bvh
@@ -165,49 +168,6 @@ def _as_joints(joints, layout: SkeletonLayout) -> np.ndarray:
     return arr
 
 
-def _children(parents: np.ndarray) -> list[list[int]]:
-    kids: list[list[int]] = [[] for _ in parents]
-    for j, p in enumerate(parents.tolist()):
-        if p >= 0:
-            kids[p].append(j)
-    return kids
-
-
-def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Rotations R (..., 3, 3) minimising Σ_i |R src_i − dst_i|²; src, dst (..., K, 3)."""
-    h = np.einsum("...ki,...kj->...ij", src, dst)  # Σ src dstᵀ
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(np.swapaxes(vt, -1, -2) @ np.swapaxes(u, -1, -2)))
-    d = np.where(d == 0, 1.0, d)
-    fix = np.ones(h.shape[:-2] + (3,))
-    fix[..., 2] = d
-    return np.swapaxes(vt, -1, -2) @ (fix[..., :, None] * np.swapaxes(u, -1, -2))
-
-
-def _swing(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Shortest-arc quaternions (..., 4) turning direction ``a`` onto ``b`` (both (..., 3)).
-
-    Identity where either vector is (near) zero; a half turn about an axis perpendicular to ``a`` where
-    they are opposite.
-    """
-    a, b = np.broadcast_arrays(a, b)
-    na = np.linalg.norm(a, axis=-1, keepdims=True)
-    nb = np.linalg.norm(b, axis=-1, keepdims=True)
-    an = a / np.maximum(na, eps)
-    bn = b / np.maximum(nb, eps)
-    w = 1.0 + np.sum(an * bn, axis=-1, keepdims=True)
-    q = np.concatenate([w, np.cross(an, bn)], axis=-1)
-    opposite = (w[..., 0] < 1e-9)
-    if np.any(opposite):
-        axis = np.eye(3)[np.argmin(np.abs(an), axis=-1)]
-        perp = np.cross(an, axis)
-        perp /= np.maximum(np.linalg.norm(perp, axis=-1, keepdims=True), eps)
-        q = np.where(opposite[..., None], np.concatenate([np.zeros_like(w), perp], axis=-1), q)
-    degenerate = (na[..., 0] < eps) | (nb[..., 0] < eps)
-    q = np.where(degenerate[..., None], np.array([1.0, 0.0, 0.0, 0.0]), q)
-    return quat_normalize(q)
-
-
 def _sample_frames(num_frames: int, count: int) -> np.ndarray:
     if num_frames <= count:
         return np.arange(num_frames)
@@ -267,28 +227,6 @@ def rest_offsets_from_joints(
         offsets[ch] = template @ rot.T
     offsets[0] = 0.0
     return offsets
-
-
-def _fit_global_rotations(joints: np.ndarray, offsets: np.ndarray, parents: np.ndarray) -> np.ndarray:
-    """(T, J, 4) world rotations placing each joint's child bones (see the module docs)."""
-    num_frames, num_joints = joints.shape[:2]
-    kids = _children(parents)
-    glob = np.zeros((num_frames, num_joints, 4))
-    identity = np.broadcast_to(np.array([1.0, 0.0, 0.0, 0.0]), (num_frames, 4))
-    for j in range(num_joints):  # parents come before children in every layout
-        parent_rot = identity if parents[j] < 0 else glob[:, parents[j]]
-        ch = kids[j]
-        if len(ch) >= 2:
-            target = joints[:, ch] - joints[:, j : j + 1]  # (T, K, 3)
-            rot = _kabsch(np.broadcast_to(offsets[ch], target.shape), target)
-            glob[:, j] = matrix_to_quat(rot)
-        elif len(ch) == 1:
-            target = joints[:, ch[0]] - joints[:, j]
-            local_target = quat_apply(quat_conjugate(parent_rot), target)
-            glob[:, j] = quat_multiply(parent_rot, _swing(offsets[ch[0]], local_target))
-        else:
-            glob[:, j] = parent_rot
-    return glob
 
 
 # ============================================================================================ export

@@ -132,6 +132,7 @@ __all__ = [
     "joints_to_features",
     "features_to_root",
     "features_to_joints",
+    "features_with_joints",
     "features_to_root_orientation",
     "hml3d_chain_joints",
     "std_groups",
@@ -766,6 +767,41 @@ def _decode_numpy(x: np.ndarray, num_joints: int) -> np.ndarray:
     out[..., 1:, 1] = ric[..., 1]
     out[..., 1:, 2] = cos * ric[..., 2] - sin * ric[..., 0] + root_z[..., None]
     return out
+
+
+def features_with_joints(features, joints) -> np.ndarray:
+    """``features`` (T, D) with the position channels rewritten so that they decode to ``joints`` (T, J, 3).
+
+    Root height, root planar velocity and the rotation-invariant coordinates (``ric``) are recomputed from
+    ``joints`` in the heading frames of ``features`` (channel 0 is kept), so
+    ``features_to_joints(features_with_joints(f, j)) == j`` up to float error, after ``joints`` is moved
+    so that its first root position is on the Y axis (where decoding starts). Rotations, local
+    velocities, contacts and the 269 orientation are left as they are: use it after a change of positions
+    that keeps the pose's rotations (rigidifying, foot-skate clean-up). NumPy, float32 out.
+    """
+    layout, num_joints, _ = _check_features(features, None, True)
+    x = np.array(features, dtype=np.float64)
+    pos = np.asarray(joints, dtype=np.float64)
+    if pos.shape != (x.shape[0], num_joints, 3):
+        raise MotionError(f"joints must have shape ({x.shape[0]}, {num_joints}, 3) to match the features, "
+                          f"got {pos.shape}")
+    if not np.isfinite(pos).all():
+        raise MotionError("joints contain NaN/Inf")
+    pos = pos - np.array([pos[0, 0, 0], 0.0, pos[0, 0, 2]])
+    ang = np.zeros(x.shape[0])
+    np.cumsum(x[:-1, 0], out=ang[1:])
+    cos, sin = np.cos(2 * ang), -np.sin(2 * ang)  # as in _decode_numpy: a turn about Y by -2a
+    step = pos[1:, 0] - pos[:-1, 0]  # (T-1, 3) root displacement of frame t -> t+1
+    c, s = cos[1:], sin[1:]
+    x[:-1, 1] = c * step[:, 0] - s * step[:, 2]
+    x[:-1, 2] = s * step[:, 0] + c * step[:, 2]
+    x[:, 3] = pos[:, 0, 1]
+    rel = pos[:, 1:] - pos[:, :1]  # (T, J-1, 3)
+    ric = x[:, 4 : 4 + 3 * (num_joints - 1)].reshape(x.shape[0], num_joints - 1, 3)
+    ric[..., 0] = cos[:, None] * rel[..., 0] - sin[:, None] * rel[..., 2]
+    ric[..., 1] = pos[:, 1:, 1]
+    ric[..., 2] = sin[:, None] * rel[..., 0] + cos[:, None] * rel[..., 2]
+    return x.astype(np.float32)
 
 
 def features_to_root_orientation(

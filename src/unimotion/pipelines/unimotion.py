@@ -2,7 +2,8 @@
 
 One directory holds everything (``save_pretrained`` / ``from_pretrained``)::
 
-    pipeline.json     fps, feature size, sampling defaults, dtype of the stored weights, provenance
+    pipeline.json     fps, feature size, sampling defaults, post-processing switches, dtype, provenance
+    Skeleton.npy      (22, 3) bone offsets of the training data's skeleton (generated motion is put on it)
     model/            the UniMotionModel (config, weights, tokenizer/, backbone.json, latent Mean/Std, NOTICE)
     vae/              the motion VAE — decoder for generated latents, encoder for motion inputs
                       (config, weights, feature Mean/Std, NOTICE)
@@ -13,6 +14,9 @@ Data path of :meth:`UniMotionPipeline.text_to_motion`::
     text ─► UniMotionModel.sample_motion (Euler + CFG, cached prefix) ─► z (standardised, T_z × d)
          ─► × latent Std + latent Mean ─► VAE.decode(lengths=T) ─► × feature Std + feature Mean
          ─► features (T, 269) ─► features_to_joints ─► joints (T, 22, 3), metres, Y up, 20 fps
+         ─► post-processing (:func:`unimotion.motion.postprocess.finish_motion`): the training skeleton's
+            bone lengths (``rigid``), planted feet and no floor penetration (``clean_contacts``); the
+            returned features are rewritten to match the returned joints
 
 Motion inputs (:meth:`motion_to_text`, :meth:`predict`, :meth:`edit`) are un-normalised features of the
 VAE's size (269 for BandaiML), 263-dim HumanML3D features (converted through joints, one frame shorter),
@@ -21,7 +25,9 @@ describe frame-to-frame motion). BVH files are read and retargeted by the CLI (:
 
 **Prediction** encodes the observed motion alone, generates the latent of the *continuation* and decodes it
 alone; the result is the observed features followed by the generated ones (HumanML3D features are local, so
-the joints are continuous), matching how the training pairs were made (:mod:`unimotion.data.unimotion_tasks`).
+the root path is continuous), matching how the training pairs were made (:mod:`unimotion.data.unimotion_tasks`);
+the continuation's first ``join_frames`` poses are blended onto the last observed pose
+(:func:`unimotion.motion.postprocess.blend_join`), so the join has no pose jump.
 **Editing** generates the target with the source's length unless a length is given.
 
 Every user input is validated here: empty text, lengths outside [``min_frames``, ``max_frames``], wrong
@@ -55,6 +61,7 @@ __all__ = ["PIPELINE_FILE", "PipelineConfig", "MotionResult", "UniMotionPipeline
 log = get_logger(__name__)
 
 PIPELINE_FILE = "pipeline.json"
+SKELETON_FILE = "Skeleton.npy"
 MODEL_DIR = "model"
 VAE_DIR = "vae"
 PIPELINE_TYPE = "unimotion"
@@ -71,6 +78,10 @@ class PipelineConfig:
         min_frames: shortest motion generated (one latent step covers ``rate`` frames).
         num_steps / cfg_scale: sampling defaults (None: the model's ``flow`` config).
         max_new_tokens: caption length limit (M2T).
+        rigid: put generated joints on the skeleton of ``Skeleton.npy`` (constant bone lengths; skipped
+            when the pipeline has no skeleton).
+        clean_contacts: remove the slide of planted feet and lift frames out of the floor.
+        join_frames: prediction — frames over which the continuation is blended onto the observation.
         info: free-form provenance (training data, stages, budget).
     """
 
@@ -81,6 +92,9 @@ class PipelineConfig:
     num_steps: int | None = None
     cfg_scale: float | None = None
     max_new_tokens: int = 48
+    rigid: bool = True
+    clean_contacts: bool = True
+    join_frames: int = 10
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -125,7 +139,8 @@ def _is_text_list(x: Any) -> bool:
 class UniMotionPipeline:
     """A trained :class:`UniMotionModel` + its motion VAE, with validated task methods (module docstring)."""
 
-    def __init__(self, model: UniMotionModel, vae: MotionAutoencoder, config: PipelineConfig | None = None):
+    def __init__(self, model: UniMotionModel, vae: MotionAutoencoder, config: PipelineConfig | None = None,
+                 skeleton: np.ndarray | None = None):
         if not isinstance(model, UniMotionModel):
             raise ConfigError(f"model must be a UniMotionModel, got {type(model).__name__}")
         if not isinstance(vae, MotionAutoencoder):
@@ -147,6 +162,11 @@ class UniMotionPipeline:
         self.config = config or PipelineConfig()
         if self.config.fps <= 0:
             raise ConfigError(f"fps must be > 0, got {self.config.fps}")
+        if skeleton is not None:
+            skeleton = np.asarray(skeleton, dtype=np.float64)
+            if skeleton.shape != (22, 3) or not np.isfinite(skeleton).all():
+                raise ConfigError(f"skeleton must be finite (22, 3) bone offsets, got {skeleton.shape}")
+        self.skeleton = skeleton
 
     # ------------------------------------------------------------------ properties
     @property
@@ -201,6 +221,8 @@ class UniMotionPipeline:
 
             write_json(tmp / PIPELINE_FILE, {"_pipeline": PIPELINE_TYPE, "_unimotion_version": __version__,
                                              "dtype": dtype, **to_dict(self.config)})
+            if self.skeleton is not None:
+                np.save(tmp / SKELETON_FILE, self.skeleton)
             if self.notice:
                 write_text(tmp / "NOTICE", self.notice)
             _normal_permissions(tmp)
@@ -230,7 +252,18 @@ class UniMotionPipeline:
         vae = load_pretrained(path / VAE_DIR, device=device)
         if not isinstance(vae, MotionAutoencoder):
             raise CheckpointError(f"{path / VAE_DIR} holds a {type(vae).__name__}, not a motion autoencoder")
-        return cls(model, vae, config)
+        skeleton = None
+        if (path / SKELETON_FILE).is_file():
+            try:
+                skeleton = np.load(path / SKELETON_FILE, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise CheckpointError(f"{path / SKELETON_FILE} is not a readable .npy array: {exc}") from exc
+        elif config.rigid:
+            log.warning("%s has no %s: generated motion keeps the decoder's bone lengths", path, SKELETON_FILE)
+        try:
+            return cls(model, vae, config, skeleton)
+        except ConfigError as exc:
+            raise CheckpointError(f"{path}: {exc}") from exc
 
     # ------------------------------------------------------------------ validation helpers
     def _text(self, text: Any, what: str) -> str:
@@ -450,12 +483,8 @@ class UniMotionPipeline:
                         for z, n in zip(src, n_frames, strict=True)]
             samples = self._sample(examples, seed, num_steps, cfg_scale)
             cont, zs = self.decode(samples.latents, samples.mask, n_frames)
-        out = []
-        for obs, c, z in zip(feats, cont, zs, strict=True):
-            whole = np.concatenate([obs, c], axis=0)
-            res = self._result(whole, z, None)
-            res.observed_frames = int(obs.shape[0])
-            out.append(res)
+        out = [self._result(np.concatenate([obs, c], axis=0), z, None, observed=int(obs.shape[0]))
+               for obs, c, z in zip(feats, cont, zs, strict=True)]
         return out if many else out[0]
 
     def edit(
@@ -496,12 +525,15 @@ class UniMotionPipeline:
         out = [self._result(f, z, t) for f, z, t in zip(out_feats, zs, instr, strict=True)]
         return out if many else out[0]
 
-    def _result(self, features: np.ndarray, latents: np.ndarray, prompt: str | None) -> MotionResult:
-        from ..motion.hml3d import features_to_joints
+    def _result(self, features: np.ndarray, latents: np.ndarray, prompt: str | None, observed: int = 0) -> MotionResult:
+        """Post-process one generated motion (see the module docstring) into a :class:`MotionResult`."""
+        from ..motion.postprocess import finish_motion
 
-        joints = np.asarray(features_to_joints(np.asarray(features, dtype=np.float32)), dtype=np.float32)
-        return MotionResult(features=np.asarray(features, dtype=np.float32), joints=joints,
-                            latents=np.asarray(latents, dtype=np.float32), fps=self.fps, prompt=prompt)
+        c = self.config
+        feats, joints = finish_motion(features, self.skeleton if c.rigid else None, clean_contacts=c.clean_contacts,
+                                      observed=observed, join_frames=c.join_frames)
+        return MotionResult(features=feats, joints=joints, latents=np.asarray(latents, dtype=np.float32),
+                            fps=self.fps, prompt=prompt, observed_frames=observed)
 
     def __repr__(self) -> str:
         rep = self.model.parameter_report()

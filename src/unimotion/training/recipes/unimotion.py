@@ -411,6 +411,7 @@ def export_pipeline(config: TrainUniMotionConfig, model: UniMotionModel, vae: Mo
     """Save model + VAE (vision branch stripped) as a :class:`UniMotionPipeline` to ``config.export_dir``."""
     import copy
 
+    from ...data.humanml3d import data_skeleton
     from ...pipelines.unimotion import PipelineConfig, UniMotionPipeline
 
     vae = copy.deepcopy(vae)
@@ -418,7 +419,7 @@ def export_pipeline(config: TrainUniMotionConfig, model: UniMotionModel, vae: Mo
         vae.strip_vision_branch()
         if hasattr(vae.config, "feature_network_path"):
             vae.config.feature_network_path = None
-    pipe = UniMotionPipeline(model.eval(), vae, PipelineConfig(info=info))
+    pipe = UniMotionPipeline(model.eval(), vae, PipelineConfig(info=info), skeleton=data_skeleton(config.data.root))
     return pipe.save_pretrained(config.export_dir, dtype=config.export_dtype)
 
 
