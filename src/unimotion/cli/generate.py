@@ -287,7 +287,22 @@ def run_generate(args: argparse.Namespace) -> int:
     frames = render(res.joints, args.size, res.prompt) if needs_frames else None
     print(f"text     : \"{res.prompt}\"")
     print(f"motion   : {res.num_frames} frames ({res.seconds:.2f} s at {res.fps:g} fps), seed {args.seed}")
+    warn_unknown_words(res, pipe)
     return _finish(paths, res, frames, pipe)
+
+
+def warn_unknown_words(res, pipe) -> None:
+    """Name the prompt's words the checkpoint never saw and list what it knows (stderr)."""
+    import sys
+
+    if not res.unknown_words:
+        return
+    words = ", ".join(f"'{w}'" for w in res.unknown_words)
+    print(f"warning  : the checkpoint never saw {words} in its training captions; the motion follows only the "
+          "words it knows and may not show what you asked for", file=sys.stderr)
+    known = pipe.vocabulary.describe() if pipe.vocabulary is not None else ""
+    for line in known.splitlines():
+        print(f"           it was trained on {line}", file=sys.stderr)
 
 
 def run_caption(args: argparse.Namespace) -> int:
@@ -327,6 +342,7 @@ def run_edit(args: argparse.Namespace) -> int:
     source = pipe.prepare_motion(motion, "input")
     res = pipe.edit(source, args.instruction, seconds=args.seconds, frames=args.frames, seed=args.seed,
                     num_steps=args.steps, cfg_scale=args.cfg)
+    warn_unknown_words(res, pipe)
     frames = None
     if any(p.suffix.lower() in (".gif", ".mp4") for p in paths):
         from ..motion.hml3d import features_to_joints

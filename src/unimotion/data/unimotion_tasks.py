@@ -52,6 +52,7 @@ import json
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -483,6 +484,9 @@ class UniMotionTaskDataset:
         edit_pairs: explicit pairs (own datasets) instead of the BandaiML rule.
         drop_unavailable: without any editing pair, drop the editing task from the mixture (with a warning)
             instead of raising (validation subsets).
+        balance_power: 1 = every motion equally often (the sampler's index is the motion); p < 1 = each
+            item draws its motion with weight n_content^(p−1) · n_style^(p−1) (BandaiML labels; motions
+            without labels count as one class), see :func:`balanced_weights`.
         seed: base seed. Item ``i`` of the ``c``-th call draws from a generator seeded by (seed, i, c), so
             a run — and its resumption, which replays the consumed batches — is reproducible.
 
@@ -502,6 +506,7 @@ class UniMotionTaskDataset:
         edit_pairs: Sequence[EditPair] | None = None,
         seed: int = 0,
         drop_unavailable: bool = False,
+        balance_power: float = 1.0,
     ):
         if not records:
             raise DatasetError("UniMotionTaskDataset needs at least one motion")
@@ -555,6 +560,8 @@ class UniMotionTaskDataset:
                 log.warning("%s — the editing task is dropped from this mixture", msg)
                 del weights["editing"]
         self.editable = sorted(self.edit_sources)
+        self.balance_power = float(balance_power)
+        self.record_probs = balanced_weights([r.name for r in self.records], self.balance_power)
         self.task_names = sorted(weights)
         p = np.array([weights[t] for t in self.task_names])
         self.task_probs = p / p.sum()
@@ -600,6 +607,8 @@ class UniMotionTaskDataset:
         rng = np.random.default_rng([self.seed, int(index), self._calls])
         self._calls += 1
         task = self.task_names[int(rng.choice(len(self.task_names), p=self.task_probs))]
+        if self.record_probs is not None:
+            index = int(rng.choice(len(self.records), p=self.record_probs))
         return self.example(int(index), task, rng)
 
     def fixed_examples(self, count: int, seed: int = 0) -> list[TaskExample]:
@@ -611,6 +620,20 @@ class UniMotionTaskDataset:
             task = self.task_names[int(rng.choice(len(self.task_names), p=self.task_probs))]
             out.append(self.example(int(i), task, rng))
         return out
+
+
+def balanced_weights(motion_ids: Sequence[str], power: float) -> np.ndarray | None:
+    """Draw probabilities (N,) ∝ n_content^(power−1) · n_style^(power−1) of BandaiML ids (an id without
+    labels is its own class of one); None for ``power == 1`` (no rebalancing)."""
+    if power == 1.0:
+        return None
+    labels = [parse_labels(m) for m in motion_ids]
+    content = [lab.content if lab else f"#{i}" for i, lab in enumerate(labels)]
+    style = [lab.style if lab else f"#{i}" for i, lab in enumerate(labels)]
+    n_content, n_style = Counter(content), Counter(style)
+    w = np.array([n_content[c] ** (power - 1.0) * n_style[s] ** (power - 1.0)
+                  for c, s in zip(content, style, strict=True)])
+    return w / w.sum()
 
 
 def tokenizer_corpus(records: Iterable[MotionRecord], extra: Iterable[str] = ()) -> list[str]:

@@ -4,6 +4,8 @@ One directory holds everything (``save_pretrained`` / ``from_pretrained``)::
 
     pipeline.json     fps, feature size, sampling defaults, post-processing switches, dtype, provenance
     Skeleton.npy      (22, 3) bone offsets of the training data's skeleton (generated motion is put on it)
+    vocabulary.json   the training captions' words and the data's action/style counts
+                      (:mod:`unimotion.pipelines.vocabulary`: prompts with unknown words are flagged)
     model/            the UniMotionModel (config, weights, tokenizer/, backbone.json, latent Mean/Std, NOTICE)
     vae/              the motion VAE — decoder for generated latents, encoder for motion inputs
                       (config, weights, feature Mean/Std, NOTICE)
@@ -55,6 +57,7 @@ from ..models.unimotion.model import UniMotionModel
 from ..models.unimotion.sequence import TaskExample
 from ..utils.io import atomic_dir, write_json, write_text
 from ..utils.logging import get_logger
+from .vocabulary import VOCABULARY_FILE, PromptVocabulary
 
 __all__ = ["PIPELINE_FILE", "PipelineConfig", "MotionResult", "UniMotionPipeline", "default_pipeline_path"]
 
@@ -109,6 +112,8 @@ class MotionResult:
         fps: frame rate.
         prompt: the text (T2M caption or editing instruction), if any.
         observed_frames: prediction only — how many leading frames are the given observation.
+        unknown_words: words of the prompt that never occur in the training captions (the model cannot
+            follow them; empty when the pipeline has no vocabulary).
     """
 
     features: np.ndarray
@@ -117,6 +122,7 @@ class MotionResult:
     fps: float
     prompt: str | None = None
     observed_frames: int = 0
+    unknown_words: list[str] = field(default_factory=list)
 
     @property
     def num_frames(self) -> int:
@@ -140,7 +146,7 @@ class UniMotionPipeline:
     """A trained :class:`UniMotionModel` + its motion VAE, with validated task methods (module docstring)."""
 
     def __init__(self, model: UniMotionModel, vae: MotionAutoencoder, config: PipelineConfig | None = None,
-                 skeleton: np.ndarray | None = None):
+                 skeleton: np.ndarray | None = None, vocabulary: PromptVocabulary | None = None):
         if not isinstance(model, UniMotionModel):
             raise ConfigError(f"model must be a UniMotionModel, got {type(model).__name__}")
         if not isinstance(vae, MotionAutoencoder):
@@ -167,6 +173,7 @@ class UniMotionPipeline:
             if skeleton.shape != (22, 3) or not np.isfinite(skeleton).all():
                 raise ConfigError(f"skeleton must be finite (22, 3) bone offsets, got {skeleton.shape}")
         self.skeleton = skeleton
+        self.vocabulary = vocabulary
 
     # ------------------------------------------------------------------ properties
     @property
@@ -223,6 +230,8 @@ class UniMotionPipeline:
                                              "dtype": dtype, **to_dict(self.config)})
             if self.skeleton is not None:
                 np.save(tmp / SKELETON_FILE, self.skeleton)
+            if self.vocabulary is not None:
+                self.vocabulary.save(tmp / VOCABULARY_FILE)
             if self.notice:
                 write_text(tmp / "NOTICE", self.notice)
             _normal_permissions(tmp)
@@ -260,8 +269,9 @@ class UniMotionPipeline:
                 raise CheckpointError(f"{path / SKELETON_FILE} is not a readable .npy array: {exc}") from exc
         elif config.rigid:
             log.warning("%s has no %s: generated motion keeps the decoder's bone lengths", path, SKELETON_FILE)
+        vocabulary = PromptVocabulary.load(path / VOCABULARY_FILE) if (path / VOCABULARY_FILE).is_file() else None
         try:
-            return cls(model, vae, config, skeleton)
+            return cls(model, vae, config, skeleton, vocabulary)
         except ConfigError as exc:
             raise CheckpointError(f"{path}: {exc}") from exc
 
@@ -525,6 +535,10 @@ class UniMotionPipeline:
         out = [self._result(f, z, t) for f, z, t in zip(out_feats, zs, instr, strict=True)]
         return out if many else out[0]
 
+    def unknown_words(self, text: str) -> list[str]:
+        """Words of ``text`` that never occur in the training captions (empty without a vocabulary)."""
+        return self.vocabulary.unknown_words(text) if self.vocabulary is not None else []
+
     def _result(self, features: np.ndarray, latents: np.ndarray, prompt: str | None, observed: int = 0) -> MotionResult:
         """Post-process one generated motion (see the module docstring) into a :class:`MotionResult`."""
         from ..motion.postprocess import finish_motion
@@ -532,8 +546,11 @@ class UniMotionPipeline:
         c = self.config
         feats, joints = finish_motion(features, self.skeleton if c.rigid else None, clean_contacts=c.clean_contacts,
                                       observed=observed, join_frames=c.join_frames)
+        unknown = self.unknown_words(prompt) if prompt else []
+        if unknown:
+            log.warning("the prompt %r has words this checkpoint never saw in training: %s", prompt, ", ".join(unknown))
         return MotionResult(features=feats, joints=joints, latents=np.asarray(latents, dtype=np.float32),
-                            fps=self.fps, prompt=prompt, observed_frames=observed)
+                            fps=self.fps, prompt=prompt, observed_frames=observed, unknown_words=unknown)
 
     def __repr__(self) -> str:
         rep = self.model.parameter_report()

@@ -91,6 +91,11 @@ class UniMotionDataConfig:
         edit_kinds: BandaiML edit pairs: ``style`` (same content, other style) and/or ``content``.
         edit_pairs: a JSON list of ``{source, target, instruction}`` for other datasets (overrides the rule).
         encode_batch_size: motions per VAE batch when filling the cache.
+        balance_power: label-balanced sampling of the training motions (BandaiML ids): each motion is drawn
+            with a weight n_action^(p−1) · n_style^(p−1) (n = training motions with its action / style), so
+            rare actions and rare styles are both drawn more often — 1 = the data's frequencies (no
+            rebalancing), lower = flatter. On BandaiML's train split a dataset-1 action (13–16 motions) gets
+            ~0.7 % of the draws at 1 and ~5.5 % at 0.5.
         seed: seed of the task sampling.
     """
 
@@ -105,7 +110,12 @@ class UniMotionDataConfig:
     edit_kinds: list[str] = field(default_factory=lambda: ["style"])
     edit_pairs: str | None = None
     encode_batch_size: int = 64
+    balance_power: float = 1.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.balance_power <= 1.0:
+            raise ConfigError(f"data.balance_power must be in [0, 1], got {self.balance_power}")
 
 
 @dataclass
@@ -411,15 +421,21 @@ def export_pipeline(config: TrainUniMotionConfig, model: UniMotionModel, vae: Mo
     """Save model + VAE (vision branch stripped) as a :class:`UniMotionPipeline` to ``config.export_dir``."""
     import copy
 
-    from ...data.humanml3d import data_skeleton
+    from ...data.humanml3d import data_skeleton, parse_text_file, read_split
     from ...pipelines.unimotion import PipelineConfig, UniMotionPipeline
+    from ...pipelines.vocabulary import build_vocabulary
 
     vae = copy.deepcopy(vae)
     if hasattr(vae, "strip_vision_branch"):
         vae.strip_vision_branch()
         if hasattr(vae.config, "feature_network_path"):
             vae.config.feature_network_path = None
-    pipe = UniMotionPipeline(model.eval(), vae, PipelineConfig(info=info), skeleton=data_skeleton(config.data.root))
+    root = Path(config.data.root)
+    ids = read_split(root, config.data.train_split)
+    captions = [entry.text for i in ids if (root / "texts" / f"{i}.txt").is_file()
+                for entry, _, _ in parse_text_file(root / "texts" / f"{i}.txt")]
+    pipe = UniMotionPipeline(model.eval(), vae, PipelineConfig(info=info), skeleton=data_skeleton(root),
+                             vocabulary=build_vocabulary(captions, ids))
     return pipe.save_pretrained(config.export_dir, dtype=config.export_dtype)
 
 
@@ -489,7 +505,8 @@ def run(config: TrainUniMotionConfig, args: argparse.Namespace | None = None) ->
         log.info("stage %s: tasks %s, training %s (%s of %s parameters)", name, st.tasks, st.train,
                  f"{rep['trainable']:,}", f"{rep['total']:,}")
         dataset = UniMotionTaskDataset(train_records, table, stats, st.tasks, config.data.prediction_ratios,
-                                       config.data.edit_kinds, edit_pairs, seed=config.data.seed + 1000 * k)
+                                       config.data.edit_kinds, edit_pairs, seed=config.data.seed + 1000 * k,
+                                       balance_power=config.data.balance_power)
         eval_fn = None
         if val_records and st.val_examples > 0 and tcfg.eval_every:
             val = UniMotionTaskDataset(val_records, table, stats, st.tasks, config.data.prediction_ratios,
