@@ -1,5 +1,6 @@
-"""The CMA-VAE's ``decoder_arch="conv_upsample"`` (transformer over latent steps + conv upsampling) and the
-CPU attention-dropout path of the SkipTransformer."""
+"""The CMA-VAE's ``decoder_arch="conv_upsample"`` / ``"resnet_upsample"`` (transformer over latent steps +
+conv upsampling, with residual conv stacks for the latter) and the CPU attention-dropout path of the
+SkipTransformer."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from unimotion.models.autoencoders.components import LatentDecoder
 from unimotion.models.blocks.skip_transformer import MultiHeadAttention
 
 
-def _model(tiny, **kw) -> CMAVAE:
-    return CMAVAE(tiny.cma_config(decoder_arch="conv_upsample", vision_branch=False, **kw)).eval()
+ARCHS = pytest.mark.parametrize("arch", ["conv_upsample", "resnet_upsample"])
 
 
-def test_shapes_and_zero_padding(tiny):
-    model = _model(tiny)
+def _model(tiny, arch: str = "conv_upsample", **kw) -> CMAVAE:
+    return CMAVAE(tiny.cma_config(decoder_arch=arch, vision_branch=False, **kw)).eval()
+
+
+@ARCHS
+def test_shapes_and_zero_padding(tiny, arch):
+    model = _model(tiny, arch)
     motion, mask = tiny.motion_batch((21, 13, 8))
     lat = model.encode(motion, mask)
     assert lat.z.shape == (3, 6, 8) and lat.mask_z.sum(1).tolist() == [6, 4, 2]
@@ -27,8 +32,9 @@ def test_shapes_and_zero_padding(tiny):
     assert model.decode(lat.z, lat.mask_z).shape == (3, 24, tiny.D)  # r·T_z frames without a target length
 
 
-def test_output_does_not_depend_on_batch_padding(tiny):
-    model = _model(tiny)
+@ARCHS
+def test_output_does_not_depend_on_batch_padding(tiny, arch):
+    model = _model(tiny, arch)
     motion, mask = tiny.motion_batch((21, 13, 8))
     alone = model.reconstruct(motion[1:2, :13], mask[1:2, :13])
     padded = model.reconstruct(motion, mask)[1:2, :13]
@@ -38,9 +44,11 @@ def test_output_does_not_depend_on_batch_padding(tiny):
     torch.testing.assert_close(model.reconstruct(noisy, mask), model.reconstruct(motion, mask))
 
 
-def test_has_no_frame_queries_and_trains(tiny):
-    model = _model(tiny).train()
+@ARCHS
+def test_has_no_frame_queries_and_trains(tiny, arch):
+    model = _model(tiny, arch).train()
     assert not hasattr(model.decoder, "query_pos") and len(model.decoder.ups) == 2
+    assert hasattr(model.decoder, "res") == (arch == "resnet_upsample")
     motion, mask = tiny.motion_batch((21, 13, 8))
     out = model(motion, mask, step=0)
     out.loss.backward()
@@ -57,11 +65,12 @@ def test_needs_power_of_two_rate(tiny):
         LatentDecoder(8, 16, tiny.D, "conv_upsample", cfg, "learned", 40, 2, rate=None)
 
 
-def test_save_load_roundtrip(tiny, tmp_path):
-    model = _model(tiny)
+@ARCHS
+def test_save_load_roundtrip(tiny, tmp_path, arch):
+    model = _model(tiny, arch)
     model.save_pretrained(tmp_path / "m")
     loaded = CMAVAE.from_pretrained(tmp_path / "m")
-    assert loaded.config.decoder_arch == "conv_upsample"
+    assert loaded.config.decoder_arch == arch
     motion, mask = tiny.motion_batch((21, 13, 8))
     torch.testing.assert_close(loaded.reconstruct(motion, mask), model.reconstruct(motion, mask))
 

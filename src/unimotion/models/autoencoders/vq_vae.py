@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError, InputError
+from ..blocks.conv1d import Resnet1D as _Resnet1D
+from ..blocks.conv1d import activation_module as _activation
 from ..blocks.quantizers import ResidualVQ, VectorQuantizerEMA
 from .base import AutoencoderConfig, AutoencoderOutput, LatentOutput, MotionAutoencoder, downsample_mask
 
@@ -66,36 +68,6 @@ class VQVAEConfig(AutoencoderConfig):
             raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         if self.commitment < 0:
             raise ConfigError(f"commitment must be >= 0, got {self.commitment}")
-
-
-def _activation(name: str) -> nn.Module:
-    return nn.GELU() if name == "gelu" else nn.ReLU()
-
-
-class _ResBlock1D(nn.Module):
-    """x + Conv1x1(act(Conv3_dilated(act(x)))), masked."""
-
-    def __init__(self, width: int, dilation: int, activation: str):
-        super().__init__()
-        self.act = _activation(activation)
-        self.conv1 = nn.Conv1d(width, width, 3, padding=dilation, dilation=dilation)
-        self.conv2 = nn.Conv1d(width, width, 1)
-
-    def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        """x (B, W, T), m (B, 1, T) float mask → (B, W, T)."""
-        return (x + self.conv2(self.act(self.conv1(self.act(x))))) * m
-
-
-class _Resnet1D(nn.Module):
-    def __init__(self, width: int, depth: int, growth: int, activation: str):
-        super().__init__()
-        dilations = [growth**d for d in range(depth)][::-1]  # reverse_dilation=True
-        self.blocks = nn.ModuleList(_ResBlock1D(width, d, activation) for d in dilations)
-
-    def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x, m)
-        return x
 
 
 class _Encoder1D(nn.Module):
