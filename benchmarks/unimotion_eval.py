@@ -9,11 +9,20 @@ retrieval evaluator by :mod:`unimotion.evaluation.tasks` (each task's Real row c
 **Reduced protocol** (the full one regenerates every test motion 20 times with 50 steps + CFG — too slow on
 a 2-core CPU). What is done, per split (``test``, ``test_novel``):
 
-* **T2M**: one generation per test motion (``--steps`` Euler steps, ``--cfg`` guidance — a run's values
-  are printed above this list —, seed = its index), from one of its three captions (drawn with
-  ``--seed``), at the ground-truth length (cut to a multiple of 4 frames). The
+* **Rounds**: T2M, prediction and editing are generated ``--rounds`` times (default 3) with new noise (and,
+  for T2M, a newly drawn caption); each round is scored as below and every number is the mean over rounds
+  ± the 95 % half-width of the round means (:func:`unimotion.evaluation.replications.merge_rounds`).
+* **T2M**: one generation per test motion and round (``--steps`` Euler steps, ``--cfg`` guidance — a run's
+  values are printed above this list —, seed = its index + 1,000,003 × round), from one of its three
+  captions, at the ground-truth length (cut to a multiple of 4 frames). The
   evaluator's 20 replications reshuffle the R-precision pools of 32 (and redraw Diversity pairs) over that
-  one set of generations — the Real row uses the same pools. The "VAE reconstruction (bound)" row scores
+  one set of generations — the Real row uses the same pools. Baselines
+  (:mod:`unimotion.evaluation.baselines`), scored with the same captions: a random *training* motion with
+  the test motion's (content, style) label ("label retrieval": on ``test`` it equals Real, so ``test`` R@k
+  only says whether the right label comes out; undefined on ``test_novel``), one with the same content,
+  and any training motion. "UniMotion, no post-processing" is the same model's decoder output before the
+  pipeline's rigid skeleton and contact clean-up (round 0). Per action: R@3 of each test motion's pairs,
+  averaged per content label over the rounds' pool replications. The "VAE reconstruction (bound)" row scores
   the VAE's encode → decode of every test motion the same way: generated latents decode through the same
   VAE, so this row bounds what any generation can reach. MultiModality: the first ``--mm-motions``
   motions of the split, ``--mm-repeats`` generations each (different seeds), 10 pairs per caption.
@@ -23,7 +32,10 @@ a 2-core CPU). What is done, per split (``test``, ``test_novel``):
   first caption against the other two.
 * **Prediction** (MotionGPT's protocol): the first ⌈0.2·T⌉ frames are observed, the continuation is
   generated to the ground-truth length; ADE/FDE (metres) on the predicted frames, FID/Diversity of the
-  whole motions.
+  whole motions. Baselines on joints: the last observed pose held, and every joint moving on at its last
+  velocity. "join jump" = the pose change (mm, mean over joints, the root's horizontal travel removed)
+  between the last observed and the first predicted frame; Real's row gives the median of the same
+  change between consecutive frames of the test motions.
 * **Editing**: pairs from :func:`unimotion.data.unimotion_tasks.build_edit_pairs` — ``style`` edits (same
   content, other style) and ``content`` edits (same style, other action); sources from the split itself on
   ``test`` and from ``train`` on ``test_novel`` (whose content/style combinations occur nowhere else).
@@ -34,6 +46,10 @@ a 2-core CPU). What is done, per split (``test``, ``test_novel``):
   regenerated from noise conditioned on itself (clean, or degraded as in training) or on another motion
   (shuffled, degraded), decoded by the VAE; FID and MPJPE against the ground truth, next to the VAE's own
   reconstruction.
+* **Physics** (:mod:`unimotion.evaluation.physics`): foot-skate ratio (GMD), floating and ground
+  penetration (PhysDiff-style, lowest joint), bone-length std within a clip, on the joints each method
+  returns (Real: the test motions); "BVH err" = the largest distance between the generated joints and
+  forward kinematics of their BVH export read back from text (first 32 motions of round 0).
 """
 
 from __future__ import annotations
@@ -53,10 +69,15 @@ REPO = Path(__file__).resolve().parents[1]
 T2M_COLUMNS = ["split", "method", "n", "R@1", "R@2", "R@3", "FID", "MM-Dist", "Diversity", "MultiModality",
                "ceiling_R@3"]
 M2T_COLUMNS = ["split", "method", "n", "R@1", "R@3", "MM-Dist", "BLEU@4", "ROUGE-L", "CIDEr", "BERTScore-F1"]
-PRED_COLUMNS = ["split", "method", "n", "ADE", "FDE", "FID", "Diversity"]
+PRED_COLUMNS = ["split", "method", "n", "ADE", "FDE", "FID", "Diversity", "join_jump_mm"]
+PHYS_COLUMNS = ["task", "split", "method", "n", "skate_ratio", "skate_per_contact", "float_mm", "penetration_mm",
+                "bone_std_mm", "bone_std_max_mm", "bvh_err_mm"]
+ACTION_COLUMNS = ["split", "action", "train motions", "n", "R@3 (UniMotion)", "R@3 (Real)"]
 EDIT_COLUMNS = ["split", "kind", "method", "n", "R@1", "R@3", "FID"]
 LRA_COLUMNS = ["split", "method", "n", "FID", "MPJPE_mm", "APE_joints_cm"]
 VAE_BOUND = "VAE reconstruction (bound)"
+BASELINES = {"label": "label retrieval (train motion, same label)", "content": "same action (train motion)",
+             "any": "random train motion"}
 
 
 # ============================================================================================ generation
@@ -71,14 +92,17 @@ def crop(n: int, unit: int) -> int:
     return crop_length(n, unit)
 
 
-def generate_t2m(pipe, data, cfg, args, log) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """One motion per record (plus ``<id>_rep<k>`` MultiModality repeats for the first mm-motions)."""
-    rng = np.random.default_rng(args.seed)
+ROUND_SEED = 1_000_003  # seed offset of generation round k (module docstring)
+
+
+def generate_t2m(pipe, data, cfg, args, log, round_index: int = 0) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """One motion per record (plus ``<id>_rep<k>`` MultiModality repeats for the first mm-motions in round 0)."""
+    rng = np.random.default_rng([args.seed, round_index]) if round_index else np.random.default_rng(args.seed)
     ids = data.ids
     caps = {r.name: r.captions[int(rng.integers(len(r.captions)))].text for r in data.records}
     lengths = {r.name: crop(r.length, cfg.unit_length) for r in data.records}
-    jobs = [(i, i, k) for k, i in enumerate(ids)]  # (output name, id, seed)
-    if args.mm_repeats > 0:
+    jobs = [(i, i, k + ROUND_SEED * round_index) for k, i in enumerate(ids)]  # (output name, id, seed)
+    if args.mm_repeats > 0 and round_index == 0:
         for i in ids[: args.mm_motions]:
             jobs += [(f"{i}_rep{k}", i, 100_000 + 1000 * ids.index(i) + k) for k in range(args.mm_repeats)]
     out: dict[str, np.ndarray] = {}
@@ -89,7 +113,7 @@ def generate_t2m(pipe, data, cfg, args, log) -> tuple[dict[str, np.ndarray], dic
                                   seed=[j[2] for j in chunk], num_steps=args.steps, cfg_scale=args.cfg)
         for j, r in zip(chunk, res, strict=True):
             out[j[0]] = r.features
-        log(f"  t2m {data.split}: {len(out)}/{len(jobs)}")
+        log(f"  t2m {data.split} round {round_index}: {len(out)}/{len(jobs)}")
     return out, caps
 
 
@@ -105,7 +129,7 @@ def generate_m2t(pipe, data, cfg, args, log) -> dict[str, str]:
     return out
 
 
-def generate_prediction(pipe, data, cfg, args, log) -> dict[str, np.ndarray]:
+def generate_prediction(pipe, data, cfg, args, log, round_index: int = 0) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     recs = sorted(data.records, key=lambda r: r.length)
     for sl in _batches(len(recs), args.batch):
@@ -116,23 +140,24 @@ def generate_prediction(pipe, data, cfg, args, log) -> dict[str, np.ndarray]:
             p = math.ceil(cfg.prefix_ratio * t)
             obs.append(r.motion[:p])
             cont.append(t - p)
-        seeds = [data.ids.index(r.name) for r in chunk]
+        seeds = [data.ids.index(r.name) + ROUND_SEED * round_index for r in chunk]
         for r, res in zip(chunk, pipe.predict(obs, frames=cont, seed=seeds, num_steps=args.steps,
                                               cfg_scale=args.cfg), strict=True):
             out[r.name] = res.features
-        log(f"  prediction {data.split}: {len(out)}/{len(recs)}")
+        log(f"  prediction {data.split} round {round_index}: {len(out)}/{len(recs)}")
     return out
 
 
-def generate_edits(pipe, pairs, by_id, cfg, args, log) -> dict[str, np.ndarray]:
+def generate_edits(pipe, pairs, by_id, cfg, args, log, round_index: int = 0) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     order = sorted(range(len(pairs)), key=lambda k: by_id[pairs[k].target].length)
     for sl in _batches(len(order), args.batch):
         chunk = [pairs[k] for k in order[sl]]
         srcs = [by_id[p.source].motion[: crop(by_id[p.source].length, cfg.unit_length)] for p in chunk]
         frames = [crop(by_id[p.target].length, cfg.unit_length) for p in chunk]
-        res = pipe.edit(srcs, [p.instruction for p in chunk], frames=frames, seed=[k for k in order[sl]],
-                        num_steps=args.steps, cfg_scale=args.cfg)
+        res = pipe.edit(srcs, [p.instruction for p in chunk], frames=frames,
+                        seed=[k + ROUND_SEED * round_index for k in order[sl]], num_steps=args.steps,
+                        cfg_scale=args.cfg)
         for p, r in zip(chunk, res, strict=True):
             out[p.name] = r.features
         log(f"  editing: {len(out)}/{len(pairs)}")
@@ -195,6 +220,173 @@ def _pad(latents):
     return z, m
 
 
+# ============================================================================================ scoring helpers
+def joints_of(features: dict[str, np.ndarray] | list[np.ndarray]) -> list[np.ndarray]:
+    from unimotion.motion.hml3d import features_to_joints
+
+    seqs = features.values() if isinstance(features, dict) else features
+    return [np.asarray(features_to_joints(np.asarray(f[:, :263], dtype=np.float64))) for f in seqs]
+
+
+def bvh_error_mm(joints: list[np.ndarray], fps: float, limit: int = 32) -> float:
+    """Largest distance (mm) between joints and FK of their BVH export written to text and read back."""
+    import tempfile
+
+    from unimotion.io.bvh import read_bvh
+    from unimotion.io.bvh_export import reproduction_error, save_bvh
+
+    worst = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, j in enumerate(joints[:limit]):
+            path = Path(tmp) / f"{k}.bvh"
+            save_bvh(path, j, fps=fps)
+            worst = max(worst, 1000.0 * reproduction_error(read_bvh(path), j).max)
+    return worst
+
+
+def physics_row(task: str, split: str, method: str, joints: list[np.ndarray], fps: float,
+                bvh: bool = False) -> dict[str, Any]:
+    from unimotion.evaluation.physics import PhysicsConfig, physics_metrics
+
+    m = physics_metrics(joints, PhysicsConfig(fps=fps))
+    row = {"task": "physics", "of": task, "split": split, "method": method, **m}
+    if bvh:
+        row["bvh_err_mm"] = bvh_error_mm(joints, fps)
+    return row
+
+
+def _pose(j: np.ndarray) -> np.ndarray:
+    """Joints (T, J, 3) relative to the root's horizontal position (the pose, its height included)."""
+    out = np.array(j, dtype=np.float64)
+    out[..., [0, 2]] -= out[:, :1, [0, 2]]
+    return out
+
+
+def join_jump_mm(joints: list[np.ndarray], observed: list[int]) -> float:
+    """Mean over motions of the pose change (mm, mean over joints, root's horizontal travel removed) from
+    the last observed to the first predicted frame."""
+    return float(np.mean([1000.0 * np.linalg.norm(_pose(j[o - 1 : o + 1])[1] - _pose(j[o - 1 : o + 1])[0], axis=-1).mean()
+                          for j, o in zip(joints, observed, strict=True)]))
+
+
+def frame_change_median_mm(joints: list[np.ndarray]) -> float:
+    """Median over all frames of the same pose change between consecutive frames of ``joints`` (mm)."""
+    return float(np.median(np.concatenate([1000.0 * np.linalg.norm(np.diff(_pose(j), axis=0), axis=-1).mean(-1)
+                                           for j in joints])))
+
+
+def merged(rows_by_round: list[list[dict[str, Any]]], extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of several rounds (same methods in the same order) → one merged row per method."""
+    from unimotion.evaluation.replications import merge_rounds
+
+    out = []
+    for k in range(len(rows_by_round[0])):
+        row = merge_rounds([rows[k] for rows in rows_by_round])
+        out.append({**row, **(extra or {})})
+    return out
+
+
+def t2m_section(pipe, raw_pipe, evaluator, data, train, cfg, args, log, rows, timings) -> None:
+    """T2M rows of one split: UniMotion over rounds, baselines, the VAE bound, per-action R@3, physics."""
+    from unimotion.data.unimotion_tasks import parse_labels
+    from unimotion.evaluation import tasks as T
+    from unimotion.evaluation.baselines import retrieval_baseline
+    from unimotion.evaluation.protocol import embed_texts
+    from unimotion.evaluation.replications import per_label_hits
+
+    split = data.split
+    t0 = time.time()
+    model_rounds, base_rounds, phys_rounds, caps_rounds = [], {}, [], []
+    action_hits: list[dict] = []
+    labels = [(lab.content if lab else "?") for lab in map(parse_labels, data.ids)]
+    train_feats = {r.name: r.motion[: crop(r.length, cfg.unit_length)] for r in train.records}
+    for k in range(args.rounds):
+        preds, caps = generate_t2m(pipe, data, cfg, args, log, round_index=k)
+        caps_rounds.append(caps)
+        got = T.evaluate_t2m(evaluator, data, preds, cfg, "UniMotion", caps)
+        model_rounds.append(got)
+        gen_joints = joints_of([preds[i] for i in data.ids])
+        phys_rounds.append([physics_row("t2m", split, "UniMotion", gen_joints, pipe.fps)])
+        if k == 0:
+            bvh_err = bvh_error_mm(gen_joints, pipe.fps)
+        text = embed_texts(evaluator, [caps[i] for i in data.ids])
+        gen = T._motion_embeddings(evaluator, [preds[i][:, :263] for i in data.ids])
+        action_hits.append(per_label_hits(text, gen, labels, cfg.batch_size, cfg.replications, args.seed + k))
+        for match, name in BASELINES.items():
+            pick = retrieval_baseline(data.ids, train.ids, match, seed=args.seed + k)
+            if pick is None:
+                continue
+            b = T.evaluate_t2m(evaluator, data, {i: train_feats[pick[i]] for i in data.ids}, cfg, name, caps)[1:]
+            base_rounds.setdefault(name, []).append(b)
+    timings[f"t2m/{split}"] = time.time() - t0
+    model = merged(model_rounds)
+    if "MultiModality" in model_rounds[0][1]:  # the repeats are generated in round 0 only
+        model[1]["MultiModality"] = {**model_rounds[0][1]["MultiModality"], "rounds": 1}
+    rows += [{"task": "t2m", **r} for r in model]
+    for name in BASELINES.values():
+        if name in base_rounds:
+            rows += [{"task": "t2m", **r} for r in merged(base_rounds[name])]
+        else:
+            rows.append({"task": "t2m", "split": split, "method": name, "n": 0,
+                         "note": "undefined: no training motion has these labels"})
+    # the VAE's own reconstruction of every test motion, scored like a generation (one deterministic round)
+    recon = lra_predictions(pipe, None, data, cfg, args, "vae")
+    rows += [{"task": "t2m", "rounds": 1, **r} for r in T.evaluate_t2m(evaluator, data, recon, cfg, VAE_BOUND)[1:]]
+    # the same model without the pipeline's post-processing (round 0)
+    raw_preds, _ = generate_t2m(raw_pipe, data, cfg, argparse.Namespace(**{**vars(args), "mm_repeats": 0}), log, 0)
+    rows += [{"task": "t2m", "rounds": 1, **r}
+             for r in T.evaluate_t2m(evaluator, data, raw_preds, cfg, "UniMotion, no post-processing", caps_rounds[0])[1:]]
+    # physics: Real, the model (rounds), its raw decoder output, the VAE reconstruction
+    real_joints = joints_of(data.features(cfg.unit_length))
+    rows.append(physics_row("t2m", split, "Real", real_joints, pipe.fps))
+    rows += [{**r, "task": "physics", "of": "t2m", "bvh_err_mm": bvh_err} for r in merged(phys_rounds)]
+    rows.append(physics_row("t2m", split, "UniMotion, no post-processing",
+                            joints_of([raw_preds[i] for i in data.ids]), pipe.fps, bvh=True))
+    rows.append(physics_row("t2m", split, "VAE reconstruction", joints_of([recon[i] for i in data.ids]), pipe.fps))
+    # per action
+    counts = (pipe.vocabulary.actions if pipe.vocabulary is not None else {})
+    real_text = embed_texts(evaluator, [caps_rounds[0][i] for i in data.ids])
+    real_emb = T._motion_embeddings(evaluator, [f[:, :263] for f in data.features(cfg.unit_length)])
+    real_hits = per_label_hits(real_text, real_emb, labels, cfg.batch_size, cfg.replications, args.seed)
+    for action in sorted(set(labels)):
+        vals = [h[action]["R@3"] for h in action_hits if action in h]
+        mean, ci = (np.mean(vals), 1.96 * np.std(vals) / np.sqrt(len(vals))) if vals else (None, None)
+        rows.append({"task": "t2m_action", "split": split, "action": action, "train motions": counts.get(action, 0),
+                     "n": labels.count(action), "R@3 (UniMotion)": {"mean": mean, "ci95": ci},
+                     "R@3 (Real)": real_hits.get(action, {}).get("R@3")})
+
+
+def prediction_section(pipe, evaluator, data, cfg, args, log, rows, timings) -> None:
+    """Prediction rows of one split: the model over rounds, the two continuation baselines, join jumps."""
+    from unimotion.evaluation import tasks as T
+    from unimotion.evaluation.baselines import constant_velocity, hold_last_pose
+
+    split = data.split
+    t0 = time.time()
+    gt = data.features(cfg.unit_length)
+    gt_joints = joints_of(gt)
+    observed = [math.ceil(cfg.prefix_ratio * len(j)) for j in gt_joints]
+    real_jump = frame_change_median_mm(gt_joints)
+    rounds, phys = [], []
+    for k in range(args.rounds):
+        preds = generate_prediction(pipe, data, cfg, args, log, round_index=k)
+        got = T.evaluate_prediction(evaluator, data, preds, cfg, "UniMotion")
+        pj = joints_of([preds[i] for i in data.ids])
+        got[0]["join_jump_mm"] = real_jump
+        got[1]["join_jump_mm"] = join_jump_mm(pj, observed)
+        rounds.append(got)
+        phys.append([physics_row("prediction", split, "UniMotion",
+                                 [j[o:] for j, o in zip(pj, observed, strict=True)], pipe.fps)])
+    timings[f"prediction/{split}"] = time.time() - t0
+    rows += [{"task": "prediction", **r} for r in merged(rounds)]
+    for name, fn in (("last pose", hold_last_pose), ("constant velocity", constant_velocity)):
+        base = {i: fn(j, o, len(j)) for i, j, o in zip(data.ids, gt_joints, observed, strict=True)}
+        got = T.evaluate_prediction(evaluator, data, base, cfg, name)[1]
+        got["join_jump_mm"] = join_jump_mm(list(base.values()), observed)
+        rows.append({"task": "prediction", "rounds": 1, **got})
+    rows += [{**r, "task": "physics", "of": "prediction"} for r in merged(phys)]
+
+
 # ============================================================================================ main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -218,6 +410,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mm-motions", type=int, default=32)
     p.add_argument("--mm-repeats", type=int, default=12)
     p.add_argument("--replications", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="independent generation rounds of T2M, prediction and editing (mean ± 95%% CI over rounds)")
+    p.add_argument("--train-split", default="train", help="where the T2M baselines draw their motions from")
     p.add_argument("--pool", type=int, default=32, help="R-precision pool (32 = the protocol)")
     p.add_argument("--diversity-pairs", type=int, default=150)
     p.add_argument("--captioning", nargs="+", default=["bleu", "rouge", "cider", "bertscore"])
@@ -264,6 +459,10 @@ def main(argv: list[str] | None = None, evaluator: Any = None) -> int:
         print(f"[{time.time() - started:7.1f}s] {msg}", flush=True)
 
     pipe = UniMotionPipeline.from_pretrained(args.checkpoint)
+    from dataclasses import replace
+
+    raw_pipe = UniMotionPipeline(pipe.model, pipe.vae, replace(pipe.config, rigid=False, clean_contacts=False,
+                                                                join_frames=0))
     if evaluator is None:
         evaluator = T.load_evaluator(args.evaluator)
     cfg = T.EvalConfig(batch_size=args.pool, replications=args.replications, seed=args.seed,
@@ -279,20 +478,14 @@ def main(argv: list[str] | None = None, evaluator: Any = None) -> int:
     source_data = None
     if args.cfg_sweep:
         return cfg_sweep(args, pipe, evaluator, cfg, log, started, argv if argv is not None else sys.argv[1:])
+    train = T.load_split(args.data, args.train_split, feature_dir=args.feature_dir) if "t2m" in args.tasks else None
     for split in args.splits:
         data = T.load_split(args.data, split, feature_dir=args.feature_dir)
         if args.limit:
             data.records = data.records[: args.limit]
         log(f"{split}: {len(data.records)} motions")
         if "t2m" in args.tasks:
-            t0 = time.time()
-            preds, caps = generate_t2m(pipe, data, cfg, args, log)
-            timings[f"t2m/{split}"] = time.time() - t0
-            rows += [{"task": "t2m", **r} for r in T.evaluate_t2m(evaluator, data, preds, cfg, "UniMotion", caps)]
-            # the VAE's own reconstruction of every test motion, scored like a generation: no latent the
-            # model generates can decode to better motion than this (the bound the VAE sets)
-            recon = lra_predictions(pipe, None, data, cfg, args, "vae")
-            rows += [{"task": "t2m", **r} for r in T.evaluate_t2m(evaluator, data, recon, cfg, VAE_BOUND)[1:]]
+            t2m_section(pipe, raw_pipe, evaluator, data, train, cfg, args, log, rows, timings)
         if "m2t" in args.tasks:
             t0 = time.time()
             caps_pred = generate_m2t(pipe, data, cfg, args, log)
@@ -302,10 +495,7 @@ def main(argv: list[str] | None = None, evaluator: Any = None) -> int:
                         for k, i in enumerate(data.ids[:5])]
             rows.append({"task": "m2t_examples", "split": split, "examples": examples})
         if "prediction" in args.tasks:
-            t0 = time.time()
-            preds = generate_prediction(pipe, data, cfg, args, log)
-            timings[f"prediction/{split}"] = time.time() - t0
-            rows += [{"task": "prediction", **r} for r in T.evaluate_prediction(evaluator, data, preds, cfg, "UniMotion")]
+            prediction_section(pipe, evaluator, data, cfg, args, log, rows, timings)
         if "editing" in args.tasks:
             ids = data.ids
             for kind in args.edit_kinds:
@@ -332,11 +522,17 @@ def main(argv: list[str] | None = None, evaluator: Any = None) -> int:
                 both = T.SplitData(data.root, split, list(data.records) + extra)
                 by_id = {r.name: r for r in both.records}
                 t0 = time.time()
-                preds = generate_edits(pipe, pairs, by_id, cfg, args, log)
-                timings[f"editing/{kind}/{split}"] = time.time() - t0
                 edits = [T.EditPair(p.name, p.source, p.target, p.instruction) for p in pairs]
-                for r in T.evaluate_edit(evaluator, both, edits, preds, cfg, "UniMotion"):
+                rounds = []
+                for k in range(args.rounds):
+                    preds = generate_edits(pipe, pairs, by_id, cfg, args, log, round_index=k)
+                    rounds.append(T.evaluate_edit(evaluator, both, edits, preds, cfg, "UniMotion"))
+                    if k == 0:
+                        phys = physics_row("editing", split, f"UniMotion ({kind})", joints_of(preds), pipe.fps)
+                timings[f"editing/{kind}/{split}"] = time.time() - t0
+                for r in merged(rounds):
                     rows.append({"task": "editing", "kind": kind, "source_pool": pool_name, **r})
+                rows.append(phys)
                 rows.append({"task": "edit_examples", "split": split, "kind": kind,
                              "examples": [p.as_json() for p in pairs[:5]]})
         if "lra" in args.tasks and lra_model is not None:
@@ -362,7 +558,7 @@ def main(argv: list[str] | None = None, evaluator: Any = None) -> int:
         "sampling": f"Euler {args.steps} steps, CFG {args.cfg}",
         "pool": args.pool, "diversity_pairs": args.diversity_pairs, "limit": args.limit,
         "edit_kinds": args.edit_kinds, "edit_limit": args.edit_limit, "captioning": args.captioning,
-        "replications": args.replications,
+        "replications": args.replications, "rounds": args.rounds,
     }
     command = "python benchmarks/unimotion_eval.py " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = results_meta(budget=budget, command=command.strip(), checkpoint=str(args.checkpoint),
@@ -421,7 +617,8 @@ def protocol_summary(args: argparse.Namespace) -> str:
           if args.mm_repeats > 0 else "MultiModality not computed")
     edits = f"at most {args.edit_limit} seeded-random pairs per kind and split" if args.edit_limit else "all pairs"
     limit = f"first {args.limit} motions per split" if args.limit else "every motion of the split"
-    return (f"**This run:** Euler {args.steps} steps, CFG {args.cfg:g}, one generation per motion ({limit}); "
+    return (f"**This run:** Euler {args.steps} steps, CFG {args.cfg:g}, {args.rounds} generation round(s) of one "
+            f"motion per test motion ({limit}); "
             f"{args.replications} pool replications (pool {args.pool}); {mm}; editing: {edits} "
             f"({', '.join(args.edit_kinds)}); Diversity over {args.diversity_pairs} pairs; captioning metrics: "
             f"{', '.join(args.captioning)}.")
@@ -430,11 +627,15 @@ def protocol_summary(args: argparse.Namespace) -> str:
 def render_notes(rows: list[dict[str, Any]], markdown_table, summary: str = "") -> str:
     """The other tasks' tables and the protocol notes (rendered from the same rows)."""
     parts = []
-    sections = [("m2t", "Motion → text", M2T_COLUMNS), ("prediction", "Motion prediction", PRED_COLUMNS),
+    sections = [("t2m_action", "Text → motion per action (R@3)", ACTION_COLUMNS),
+                ("m2t", "Motion → text", M2T_COLUMNS), ("prediction", "Motion prediction", PRED_COLUMNS),
                 ("editing", "Motion editing (generated-to-target retrieval)", EDIT_COLUMNS),
+                ("physics", "Physical plausibility (joints as returned)", PHYS_COLUMNS),
                 ("lra", "LRA shuffled-condition control (Stage-0 model)", LRA_COLUMNS)]
     for task, title, cols in sections:
         sel = [r for r in rows if r.get("task") == task]
+        if task == "physics":
+            sel = [{**r, "task": r.get("of")} for r in sel]
         if sel:
             parts.append(f"## {title}\n\n" + markdown_table(sel, cols))
     ex = [r for r in rows if r.get("task") == "m2t_examples"]

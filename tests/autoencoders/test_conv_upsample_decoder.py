@@ -12,7 +12,6 @@ from unimotion.models.autoencoders import CMAVAE
 from unimotion.models.autoencoders.components import LatentDecoder
 from unimotion.models.blocks.skip_transformer import MultiHeadAttention
 
-
 ARCHS = pytest.mark.parametrize("arch", ["conv_upsample", "resnet_upsample"])
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from unimotion_helpers import tiny_pipeline
+from unimotion_helpers import tiny_pipeline, walk_joints
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,11 @@ def bench():
 @pytest.mark.bandai
 @pytest.mark.slow
 def test_benchmark_writes_every_task(bandaiml_small, tokenizer, tmp_path, bench):
-    ckpt = tiny_pipeline(tokenizer, max_frames=196).save_pretrained(tmp_path / "pipe")
+    from unimotion.motion.rigid import skeleton_offsets
+
+    pipe = tiny_pipeline(tokenizer, max_frames=196)
+    pipe.skeleton = skeleton_offsets(walk_joints(20)[0])
+    ckpt = pipe.save_pretrained(tmp_path / "pipe")
     lra_dir = tmp_path / "lra"
     from unimotion.pipelines.unimotion import UniMotionPipeline
 
@@ -54,7 +58,8 @@ def test_benchmark_writes_every_task(bandaiml_small, tokenizer, tmp_path, bench)
     argv = ["--checkpoint", str(ckpt), "--data", str(bandaiml_small), "--splits", "train", "test_novel",
             "--lra-checkpoint", str(lra_dir), "--steps", "2", "--pool", "4", "--mm-motions", "1", "--limit", "12",
             "--mm-repeats", "11", "--replications", "2", "--diversity-pairs", "3", "--batch", "16",
-            "--captioning", "bleu", "rouge", "--out", str(out), "--edit-kinds", "style", "--edit-limit", "5"]
+            "--captioning", "bleu", "rouge", "--out", str(out), "--edit-kinds", "style", "--edit-limit", "5",
+            "--rounds", "2"]
     assert bench.main(argv, evaluator=ToyEvaluator()) == 0
     payload = json.loads(out.with_suffix(".json").read_text())
     rows = payload["rows"]
@@ -65,9 +70,21 @@ def test_benchmark_writes_every_task(bandaiml_small, tokenizer, tmp_path, bench)
             methods = [r["method"] for r in rows if r["task"] == task and r["split"] == split]
             assert methods[0] == "Real" and len(methods) >= 2, (task, split, methods)
     assert [r["method"] for r in rows if r["task"] == "t2m" and r["split"] == "train"] == [
-        "Real", "UniMotion", "VAE reconstruction (bound)"]
+        "Real", "UniMotion", "label retrieval (train motion, same label)", "same action (train motion)",
+        "random train motion", "VAE reconstruction (bound)", "UniMotion, no post-processing"]
     t2m = [r for r in rows if r["task"] == "t2m" and r["method"] == "UniMotion"]
-    assert all("MultiModality" in r and "R@3" in r for r in t2m)
+    assert all("MultiModality" in r and "R@3" in r and r["rounds"] == 2 for r in t2m)
+    assert all(r["R@3"]["rounds"] == 2 for r in t2m)
+    # on the training split itself, the label-retrieval baseline draws motions of the same labels
+    label = [r for r in rows if r["task"] == "t2m" and r["split"] == "train" and r["method"].startswith("label")]
+    assert label[0]["R@3"]["mean"] > 0
+    actions = [r for r in rows if r["task"] == "t2m_action" and r["split"] == "train"]
+    assert actions and all(0 <= r["R@3 (UniMotion)"]["mean"] <= 1 for r in actions)
+    phys = {(r["of"], r["method"]) for r in rows if r["task"] == "physics" and r["split"] == "train"}
+    assert {("t2m", "Real"), ("t2m", "UniMotion"), ("t2m", "UniMotion, no post-processing"),
+            ("prediction", "UniMotion"), ("editing", "UniMotion (style)")} <= phys
+    bvh = [r["bvh_err_mm"] for r in rows if r["task"] == "physics" and r["method"] == "UniMotion" and r["of"] == "t2m"]
+    assert all(e < 1.0 for e in bvh)  # the rigid output round-trips through BVH
     edit = [r for r in rows if r["task"] == "editing" and r["split"] == "train"]
     assert [r["method"] for r in edit] == ["Real", "source (no edit)", "UniMotion"]
     assert all(r["n"] <= 5 for r in edit)  # --edit-limit
@@ -75,9 +92,12 @@ def test_benchmark_writes_every_task(bandaiml_small, tokenizer, tmp_path, bench)
     assert lra == ["Real", "VAE reconstruction", "LRA, matched condition (clean)",
                    "LRA, matched condition (degraded)", "LRA, shuffled condition (degraded)"]
     pred = [r for r in rows if r["task"] == "prediction" and r["method"] == "UniMotion"]
-    assert all(r["ADE"] > 0 for r in pred)
+    assert all(r["ADE"]["mean"] > 0 and "join_jump_mm" in r for r in pred)
+    assert [r["method"] for r in rows if r["task"] == "prediction" and r["split"] == "train"] == [
+        "Real", "UniMotion", "last pose", "constant velocity"]
     md = out.with_suffix(".md").read_text()
-    for title in ("Text → motion", "Motion → text", "Motion prediction", "Motion editing", "LRA", "Protocol"):
+    for title in ("Text → motion", "Motion → text", "Motion prediction", "Motion editing", "LRA", "Protocol",
+                  "Physical plausibility", "per action"):
         assert title in md
     assert payload["meta"]["command"].startswith("python benchmarks/unimotion_eval.py")
     assert payload["meta"]["protocol"]["sampling"] == "Euler 2 steps, CFG 3.0"
@@ -110,7 +130,11 @@ def test_generation_helpers_use_ground_truth_lengths(tokenizer, bench):
 
 @pytest.mark.bandai
 def test_cfg_sweep_mode(bandaiml_small, tokenizer, tmp_path, bench):
-    ckpt = tiny_pipeline(tokenizer, max_frames=196).save_pretrained(tmp_path / "pipe")
+    from unimotion.motion.rigid import skeleton_offsets
+
+    pipe = tiny_pipeline(tokenizer, max_frames=196)
+    pipe.skeleton = skeleton_offsets(walk_joints(20)[0])
+    ckpt = pipe.save_pretrained(tmp_path / "pipe")
     out = tmp_path / "sweep"
     argv = ["--checkpoint", str(ckpt), "--data", str(bandaiml_small), "--splits", "train", "--steps", "1",
             "--pool", "4", "--replications", "2", "--diversity-pairs", "3", "--limit", "10",

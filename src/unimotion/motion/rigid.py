@@ -9,7 +9,12 @@ agree across clips to 2e-4 mm and the multi-child shapes to 4e-5 mm). Generated 
 skeleton's bones along the generated ones (:func:`fit_world_rotations`), then forward kinematics from the
 generated root position (:func:`world_fk`). For rigid input with the same skeleton it is the identity up to
 float error; otherwise it keeps every bone direction of single-child joints and the least-squares
-orientation of multi-child joints, with the skeleton's lengths.
+orientation of multi-child joints, with the skeleton's lengths. With ``limb_ik`` (the default for the
+22-joint layout) the four limbs are then re-solved by analytic two-bone IK so that the ankles and wrists
+stay where the input had them (when the limb can reach): the knee/elbow bends in the plane of the input's
+knee/elbow, and the foot points where the input's did. Placing the limbs by direction alone would move
+the feet (a generated leg a few cm too short becomes a leg whose foot is a few cm lower and elsewhere),
+which shows as foot skating; IK keeps the contacts of the input.
 
 :func:`skeleton_offsets` reads the skeleton (J, 3) of a reference frame (the bones parent → child), e.g.
 the first frame of a training clip. Rotations are quaternions (w, x, y, z) as in :mod:`.rotations`.
@@ -23,7 +28,12 @@ from ..errors import MotionError
 from .rotations import matrix_to_quat, quat_apply, quat_conjugate, quat_multiply, quat_normalize
 from .skeletons import T2M22, SkeletonLayout
 
-__all__ = ["children", "kabsch", "swing_quat", "fit_world_rotations", "world_fk", "skeleton_offsets", "rigidify"]
+__all__ = ["children", "kabsch", "swing_quat", "fit_world_rotations", "world_fk", "skeleton_offsets", "two_bone_ik",
+           "rigidify", "T2M22_LIMBS"]
+
+#: (root, middle, end[, tip]) joints of the limbs of the 22-joint layout: hip-knee-ankle-foot (left,
+#: right), shoulder-elbow-wrist (left, right).
+T2M22_LIMBS = ((1, 4, 7, 10), (2, 5, 8, 11), (16, 18, 20), (17, 19, 21))
 
 
 def children(parents: np.ndarray) -> list[list[int]]:
@@ -124,11 +134,35 @@ def skeleton_offsets(reference_joints, layout: SkeletonLayout = T2M22) -> np.nda
     return offsets
 
 
-def rigidify(joints, offsets, layout: SkeletonLayout = T2M22) -> np.ndarray:
+def _unit(v: np.ndarray, eps: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.maximum(n, eps), n[..., 0]
+
+
+def two_bone_ik(root: np.ndarray, target: np.ndarray, pole: np.ndarray, upper: float, lower: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic two-bone IK per frame: (middle, end) positions (T, 3) of a chain root → middle → end with
+    bone lengths ``upper``/``lower``, the end as close to ``target`` (T, 3) as the lengths allow and the
+    middle joint in the plane of root, target and ``pole`` (T, 3) (on the pole's side)."""
+    u, dist = _unit(target - root)
+    reach = np.clip(dist, abs(upper - lower) + 1e-6, upper + lower - 1e-6)
+    side = pole - root
+    v, vn = _unit(side - np.sum(side * u, axis=-1, keepdims=True) * u)
+    if np.any(vn < 1e-6):  # pole on the line root → target: bend towards any fixed perpendicular
+        fallback, _ = _unit(np.cross(u, np.array([1.0, 0.0, 0.0])) + 1e-3 * np.cross(u, np.array([0.0, 0.0, 1.0])))
+        v = np.where((vn < 1e-6)[:, None], fallback, v)
+    along = (upper**2 - lower**2 + reach**2) / (2 * reach)
+    height = np.sqrt(np.maximum(upper**2 - along**2, 0.0))
+    middle = root + along[:, None] * u + height[:, None] * v
+    return middle, root + reach[:, None] * u
+
+
+def rigidify(joints, offsets, layout: SkeletonLayout = T2M22, limb_ik: bool | None = None) -> np.ndarray:
     """Joint positions (T, J, 3) on the fixed skeleton ``offsets`` (J, 3), posed like ``joints`` (T, J, 3).
 
     The root keeps its positions; every bone gets the skeleton's length; multi-child joints turn their
-    child set as one rigid piece. Returns float64.
+    child set as one rigid piece; with ``limb_ik`` (default: on for 22-joint layouts) the limbs are solved
+    to keep the input's ankle and wrist positions (module docstring). Returns float64.
     """
     arr = _as_motion(joints, layout, "joints")
     offsets = np.asarray(offsets, dtype=np.float64)
@@ -136,4 +170,17 @@ def rigidify(joints, offsets, layout: SkeletonLayout = T2M22) -> np.ndarray:
         raise MotionError(f"offsets must have shape ({layout.num_joints}, 3), got {offsets.shape}")
     parents = np.asarray(layout.parents)
     world = fit_world_rotations(arr, offsets, parents)
-    return world_fk(world, arr[:, 0], offsets, parents)
+    out = world_fk(world, arr[:, 0], offsets, parents)
+    if limb_ik is None:
+        limb_ik = layout.num_joints == 22
+    if not limb_ik:
+        return out
+    lengths = np.linalg.norm(offsets, axis=-1)
+    for limb in T2M22_LIMBS:
+        a, b, c = limb[:3]
+        out[:, b], out[:, c] = two_bone_ik(out[:, a], arr[:, c], arr[:, b], lengths[b], lengths[c])
+        if len(limb) == 4:
+            tip = limb[3]
+            direction, _ = _unit(arr[:, tip] - arr[:, c])
+            out[:, tip] = out[:, c] + lengths[tip] * direction
+    return out

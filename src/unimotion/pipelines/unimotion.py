@@ -84,6 +84,8 @@ class PipelineConfig:
         rigid: put generated joints on the skeleton of ``Skeleton.npy`` (constant bone lengths; skipped
             when the pipeline has no skeleton).
         clean_contacts: remove the slide of planted feet and lift frames out of the floor.
+        contacts: what plants a foot for the clean-up: ``height`` (below 5 cm) or ``flags`` (the
+            features' contact channels too); see :func:`unimotion.motion.postprocess.finish_motion`.
         join_frames: prediction — frames over which the continuation is blended onto the observation.
         info: free-form provenance (training data, stages, budget).
     """
@@ -97,6 +99,7 @@ class PipelineConfig:
     max_new_tokens: int = 48
     rigid: bool = True
     clean_contacts: bool = True
+    contacts: Literal["height", "flags"] = "height"
     join_frames: int = 10
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -168,6 +171,8 @@ class UniMotionPipeline:
         self.config = config or PipelineConfig()
         if self.config.fps <= 0:
             raise ConfigError(f"fps must be > 0, got {self.config.fps}")
+        if self.config.contacts not in ("height", "flags"):
+            raise ConfigError(f"contacts must be 'height' or 'flags', got {self.config.contacts!r}")
         if skeleton is not None:
             skeleton = np.asarray(skeleton, dtype=np.float64)
             if skeleton.shape != (22, 3) or not np.isfinite(skeleton).all():
@@ -545,7 +550,7 @@ class UniMotionPipeline:
 
         c = self.config
         feats, joints = finish_motion(features, self.skeleton if c.rigid else None, clean_contacts=c.clean_contacts,
-                                      observed=observed, join_frames=c.join_frames)
+                                      observed=observed, join_frames=c.join_frames, contacts=c.contacts)
         unknown = self.unknown_words(prompt) if prompt else []
         if unknown:
             log.warning("the prompt %r has words this checkpoint never saw in training: %s", prompt, ", ".join(unknown))
