@@ -422,6 +422,7 @@ def export_pipeline(config: TrainUniMotionConfig, model: UniMotionModel, vae: Mo
     import copy
 
     from ...data.humanml3d import data_skeleton, parse_text_file, read_split
+    from ...data.unimotion_tasks import all_instructions
     from ...pipelines.unimotion import PipelineConfig, UniMotionPipeline
     from ...pipelines.vocabulary import build_vocabulary
 
@@ -434,6 +435,7 @@ def export_pipeline(config: TrainUniMotionConfig, model: UniMotionModel, vae: Mo
     ids = read_split(root, config.data.train_split)
     captions = [entry.text for i in ids if (root / "texts" / f"{i}.txt").is_file()
                 for entry, _, _ in parse_text_file(root / "texts" / f"{i}.txt")]
+    captions += all_instructions()  # the editing instructions the model was trained on
     pipe = UniMotionPipeline(model.eval(), vae, PipelineConfig(info=info), skeleton=data_skeleton(root),
                              vocabulary=build_vocabulary(captions, ids))
     return pipe.save_pretrained(config.export_dir, dtype=config.export_dtype)
