@@ -325,11 +325,19 @@ def quick_retrieval(evaluator, records: Sequence[MotionRecord], stats=None, unit
 
 
 # ----------------------------------------------------------------------------------------------- T2M
+#: the last (evaluator, captions, embeddings) embedded: the evaluator object itself is held, so an id cannot
+#: be reused by another evaluator while the entry lives
+_CAPTION_CACHE: dict[str, Any] = {}
+
+
 def _caption_embeddings(evaluator, data: SplitData) -> list[np.ndarray]:
-    """Per motion, its captions' embeddings (C_i, D) (one evaluator pass over all captions)."""
+    """Per motion, its captions' embeddings (C_i, D) (one evaluator pass over all captions; the same
+    evaluator and captions are embedded once per process — a results script scores many rows of a split)."""
     caps = data.captions()
     flat = [c for cs in caps for c in cs]
-    emb = embed_texts(evaluator, flat)
+    if _CAPTION_CACHE.get("evaluator") is not evaluator or _CAPTION_CACHE.get("captions") != flat:
+        _CAPTION_CACHE.update(evaluator=evaluator, captions=flat, emb=embed_texts(evaluator, flat))
+    emb = _CAPTION_CACHE["emb"]
     out, pos = [], 0
     for cs in caps:
         out.append(emb[pos : pos + len(cs)])
