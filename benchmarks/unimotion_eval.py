@@ -34,8 +34,8 @@ a 2-core CPU). What is done, per split (``test``, ``test_novel``):
   generated to the ground-truth length; ADE/FDE (metres) on the predicted frames, FID/Diversity of the
   whole motions. Baselines on joints: the last observed pose held, and every joint moving on at its last
   velocity. "join jump" = the pose change (mm, mean over joints, the root's horizontal travel removed)
-  between the last observed and the first predicted frame; Real's row gives the median of the same
-  change between consecutive frames of the test motions.
+  between the last observed and the first predicted frame; Real's row gives the ground truth's own change
+  at that frame and the median of the change between any two consecutive frames of the test motions.
 * **Editing**: pairs from :func:`unimotion.data.unimotion_tasks.build_edit_pairs` — ``style`` edits (same
   content, other style) and ``content`` edits (same style, other action); sources from the split itself on
   ``test`` and from ``train`` on ``test_novel`` (whose content/style combinations occur nowhere else).
@@ -69,7 +69,7 @@ REPO = Path(__file__).resolve().parents[1]
 T2M_COLUMNS = ["split", "method", "n", "R@1", "R@2", "R@3", "FID", "MM-Dist", "Diversity", "MultiModality",
                "ceiling_R@3"]
 M2T_COLUMNS = ["split", "method", "n", "R@1", "R@3", "MM-Dist", "BLEU@4", "ROUGE-L", "CIDEr", "BERTScore-F1"]
-PRED_COLUMNS = ["split", "method", "n", "ADE", "FDE", "FID", "Diversity", "join_jump_mm"]
+PRED_COLUMNS = ["split", "method", "n", "ADE", "FDE", "FID", "Diversity", "join_jump_mm", "median_frame_change_mm"]
 PHYS_COLUMNS = ["task", "split", "method", "n", "skate_ratio", "skate_per_contact", "float_mm", "penetration_mm",
                 "bone_std_mm", "bone_std_max_mm", "bvh_err_mm"]
 ACTION_COLUMNS = ["split", "action", "train motions", "n", "R@3 (UniMotion)", "R@3 (Real)"]
@@ -366,13 +366,15 @@ def prediction_section(pipe, evaluator, data, cfg, args, log, rows, timings) -> 
     gt = data.features(cfg.unit_length)
     gt_joints = joints_of(gt)
     observed = [math.ceil(cfg.prefix_ratio * len(j)) for j in gt_joints]
-    real_jump = frame_change_median_mm(gt_joints)
+    real_jump = join_jump_mm(gt_joints, observed)  # the ground truth's own change at the same frame
+    real_median = frame_change_median_mm(gt_joints)
     rounds, phys = [], []
     for k in range(args.rounds):
         preds = generate_prediction(pipe, data, cfg, args, log, round_index=k)
         got = T.evaluate_prediction(evaluator, data, preds, cfg, "UniMotion")
         pj = joints_of([preds[i] for i in data.ids])
         got[0]["join_jump_mm"] = real_jump
+        got[0]["median_frame_change_mm"] = real_median
         got[1]["join_jump_mm"] = join_jump_mm(pj, observed)
         rounds.append(got)
         phys.append([physics_row("prediction", split, "UniMotion",
