@@ -37,7 +37,8 @@ def test_gallery_writes_strips_for_every_training_action(bandaiml_small, tiny_ck
     gallery = _load("gallery")
     out = tmp_path / "g" / "gallery.md"
     argv = ["--checkpoint", str(tiny_ckpt), "--data", str(bandaiml_small), "--out", str(out), "--steps", "2",
-            "--frames", "3", "--size", "32", "--examples", "1", "--seconds", "2", "--results", ""]
+            "--frames", "3", "--size", "32", "--examples", "1", "--seconds", "2", "--results", "",
+            "--per-action", "2", "--actions-out", str(tmp_path / "actions")]
     assert gallery.main(argv) == 0
     text = out.read_text()
     actions = {p["action"] for p in gallery.prompts(str(bandaiml_small))}
@@ -50,6 +51,9 @@ def test_gallery_writes_strips_for_every_training_action(bandaiml_small, tiny_ck
     assert Image.open(pngs[0]).size[1] == 32  # one frame high
     for p in pngs:
         assert f"]({p.relative_to(out.parent).as_posix()})" in text
+    rows = json.loads((tmp_path / "actions.json").read_text())["rows"]
+    assert {r["action"] for r in rows} == actions and all(0 <= r["R@3 (UniMotion)"] <= 1 for r in rows)
+    assert "## Every action, asked with training captions" in text
 
 
 @pytest.mark.bandai
