@@ -101,7 +101,7 @@ export class MotionViewer extends EventTarget {
     this.trail.position.y = this.grid.position.y;
     const root = this._root(0);
     this.controls.target.set(root.x, root.y, root.z);
-    this.camera.position.set(root.x + 2.6, root.y + 0.8, root.z + 3.6);
+    this.camera.position.set(root.x + 2.0, root.y + 0.7, root.z + 2.9);
     this.container.dataset.frames = String(T);
     this.setFrame(0);
     this.play();
