@@ -21,6 +21,7 @@ def test_info_names_checkpoints_and_noncommercial_licence(client):
     assert models["unimotion"]["checkpoint"] == "unimotion_bandaiml"
     assert models["unimo"]["checkpoint"] == "unimo_bandaiml"
     assert models["evaluator"]["checkpoint"] == "evaluator_bandaiml"
+    assert models["keypoints"]["checkpoint"] == "keypoints_bandaiml"
     for m in models.values():
         assert m["available"]
         assert "non-commercial" in m["licence"]
@@ -128,6 +129,21 @@ def test_capture_from_a_gif_and_its_video(client, walk):
     assert read_bvh(client.get(out["downloads"]["bvh"]).content).num_frames == out["num_frames"]
     z = np.load(io.BytesIO(client.get(out["downloads"]["npz"]).content), allow_pickle=False)
     assert z["params"].shape == (out["num_frames"], 79)
+
+
+def test_capture_with_2d_keypoints(client, walk):
+    gif = client.get(walk["downloads"]["gif"]).content
+    r = client.post("/api/capture", files={"file": ("walk.gif", gif)}, data={"keypoints": "true"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    z = np.load(io.BytesIO(client.get(out["downloads"]["npz"]).content), allow_pickle=False)
+    kp = z["keypoints_2d"]
+    assert kp.shape == (out["num_frames"], 22, 2) and np.isfinite(kp).all()
+    assert (kp > -8).all() and (kp < 72).all()  # pixels of the 64×64 frames the models saw
+    from PIL import Image
+
+    with Image.open(io.BytesIO(client.get(out["video"]).content)) as im:
+        assert im.size == (256, 256)  # upscaled 4× for the drawing
 
 
 def test_animate_an_image(client):

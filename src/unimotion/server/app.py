@@ -304,20 +304,24 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @app.post("/api/capture", response_model=MotionOut, responses=ERRORS, tags=["UniMo"])
     async def capture(request: Request,
-                      file: Annotated[UploadFile, File(description="a video (.gif, .npy) or an image")]) -> dict:
+                      file: Annotated[UploadFile, File(description="a video (.gif, .npy) or an image")],
+                      keypoints: Annotated[bool, Form(description="draw the keypoint network's 2D joints on the video")] = False
+                      ) -> dict:
         """Video → SMPL-X motion (UniMo motion capture; frames are taken at the model's 20 fps)."""
         up = await read_upload(file, VIDEO_SUFFIXES, config.max_video_upload_bytes, "video")
         t = time.perf_counter()
-        res = await run_job(request, request.app.state.models.capture, up)
+        res = await run_job(request, request.app.state.models.capture, up, keypoints)
         return motion_answer(request, res, time.perf_counter() - t)
 
     @app.post("/api/animate", response_model=MotionOut, responses=ERRORS, tags=["UniMo"])
     async def animate(request: Request, file: Annotated[UploadFile, File(description="an image of one figure")],
-                      seed: Annotated[int, Form(ge=0, le=MAX_SEED)] = 0) -> dict:
+                      seed: Annotated[int, Form(ge=0, le=MAX_SEED)] = 0,
+                      keypoints: Annotated[bool, Form(description="draw the keypoint network's 2D joints on the video")] = False
+                      ) -> dict:
         """Image → generated video + its motion (UniMo I2VM)."""
         up = await read_upload(file, IMAGE_SUFFIXES, config.max_video_upload_bytes, "image")
         t = time.perf_counter()
-        res = await run_job(request, request.app.state.models.animate, up, seed)
+        res = await run_job(request, request.app.state.models.animate, up, seed, keypoints)
         return motion_answer(request, res, time.perf_counter() - t)
 
     @app.post("/api/score", response_model=ScoreOut, responses=ERRORS, tags=["evaluator"])

@@ -19,9 +19,10 @@ class ServerConfig:
     """Everything the server needs; the limits keep one process alive under any input.
 
     Attributes:
-        unimotion_checkpoint / unimo_checkpoint / evaluator_checkpoint: pipeline / model directories
-            (default: the repository's ``checkpoints/unimotion_bandaiml``, ``unimo_bandaiml``,
-            ``evaluator_bandaiml``). Each is loaded once, on first use (or at start-up with ``preload``).
+        unimotion_checkpoint / unimo_checkpoint / evaluator_checkpoint / keypoints_checkpoint: pipeline / model
+            directories (default: the repository's ``checkpoints/unimotion_bandaiml``, ``unimo_bandaiml``,
+            ``evaluator_bandaiml``, ``keypoints_bandaiml``). Each is loaded once, on first use (the UniMotion
+            pipeline at start-up with ``preload``).
         device: torch device of the models.
         max_prompt_chars: longest prompt or editing instruction (characters, after collapsing spaces).
         max_seconds: longest motion generated, predicted or edited (also capped by the model's own limit).
@@ -42,6 +43,7 @@ class ServerConfig:
     unimotion_checkpoint: Path = field(default_factory=lambda: REPO_CHECKPOINTS / "unimotion_bandaiml")
     unimo_checkpoint: Path = field(default_factory=lambda: REPO_CHECKPOINTS / "unimo_bandaiml")
     evaluator_checkpoint: Path = field(default_factory=lambda: REPO_CHECKPOINTS / "evaluator_bandaiml")
+    keypoints_checkpoint: Path = field(default_factory=lambda: REPO_CHECKPOINTS / "keypoints_bandaiml")
     device: str = "cpu"
     max_prompt_chars: int = 300
     max_seconds: float = 10.0
@@ -60,7 +62,7 @@ class ServerConfig:
     preload: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("unimotion_checkpoint", "unimo_checkpoint", "evaluator_checkpoint"):
+        for name in ("unimotion_checkpoint", "unimo_checkpoint", "evaluator_checkpoint", "keypoints_checkpoint"):
             setattr(self, name, Path(getattr(self, name)))
         positive = ("max_prompt_chars", "max_seconds", "max_upload_bytes", "max_motion_upload_bytes",
                     "max_video_upload_bytes", "max_video_frames", "max_frame_pixels", "max_video_pixels",

@@ -41,6 +41,30 @@ def licence_of(notice: str | None) -> str:
     return "see NOTICE"
 
 
+def draw_keypoints(frames: np.ndarray, keypoints: np.ndarray, scale: int = 4) -> np.ndarray:
+    """Frames (T, h, w, 3) uint8 upscaled ``scale``× (nearest) with 2D keypoints (T, 22, 2) drawn as a stick
+    figure (T2M22 bones; left green, right orange, centre purple: apart from the renders' own blue and red)."""
+    from PIL import Image, ImageDraw
+
+    from ..motion.skeletons import T2M22
+
+    colours = {"left": (0, 170, 90), "right": (235, 140, 0), "centre": (130, 60, 200)}
+    names = T2M22.joint_names
+    out = []
+    for frame, kp in zip(frames, keypoints, strict=True):
+        h, w = frame.shape[:2]
+        im = Image.fromarray(frame).resize((w * scale, h * scale), Image.NEAREST)
+        draw = ImageDraw.Draw(im)
+        pts = (np.asarray(kp, np.float64) + 0.5) * scale - 0.5
+        for parent, child in T2M22.bones:
+            part = names[child].split("_")[0]
+            draw.line([tuple(pts[parent]), tuple(pts[child])], fill=colours.get(part, colours["centre"]), width=2)
+        for x, y in pts:
+            draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=(255, 255, 255), outline=(30, 30, 30))
+        out.append(np.asarray(im))
+    return np.stack(out)
+
+
 class ModelRegistry:
     """Loads the UniMotion pipeline, the UniMo pipeline and the retrieval evaluator on first use."""
 
@@ -54,7 +78,8 @@ class ModelRegistry:
     # ------------------------------------------------------------------ loading
     def _paths(self) -> dict[str, Path]:
         c = self.config
-        return {"unimotion": c.unimotion_checkpoint, "unimo": c.unimo_checkpoint, "evaluator": c.evaluator_checkpoint}
+        return {"unimotion": c.unimotion_checkpoint, "unimo": c.unimo_checkpoint, "evaluator": c.evaluator_checkpoint,
+                "keypoints": c.keypoints_checkpoint}
 
     def get(self, name: str):
         with self._lock:
@@ -83,6 +108,10 @@ class ModelRegistry:
             from ..pipelines.unimo import UniMoPipeline
 
             return UniMoPipeline.from_pretrained(path, device=device)
+        if name == "keypoints":
+            from ..models.evaluators.keypoints import KeypointNet
+
+            return KeypointNet.from_pretrained(path, device=device)
         from ..evaluation.tasks import load_evaluator
 
         return load_evaluator(path, device=device)
@@ -96,9 +125,11 @@ class ModelRegistry:
         tasks = {"unimotion": ["text → motion", "motion → text (caption)", "motion prediction (continue)",
                                "motion editing"],
                  "unimo": ["video → motion (capture)", "image → video + motion (animate)"],
-                 "evaluator": ["text–motion match score"]}
+                 "evaluator": ["text–motion match score"],
+                 "keypoints": ["2D keypoints of the video frames (capture / animate)"]}
         titles = {"unimotion": "UniMotion (arXiv 2603.22282)", "unimo": "UniMo (arXiv 2512.03918)",
-                  "evaluator": "retrieval evaluator (text–motion embeddings)"}
+                  "evaluator": "retrieval evaluator (text–motion embeddings)",
+                  "keypoints": "keypoint network (2D joints of 64×64 renders)"}
         out = {}
         for name, path in self._paths().items():
             notice = _notice(path)
@@ -220,7 +251,16 @@ class ModelRegistry:
         return self._unimotion_result("edit", res, titles=f"edited: {res.prompt}", notes=notes,
                                       extra={"source_features": feats})
 
-    def capture(self, upload: Upload) -> StoredResult:
+    def _keypoints(self, frames: np.ndarray, arrays: dict, notes: list[str]) -> np.ndarray:
+        """2D keypoints of ``frames`` by the keypoint network, stored in ``arrays``; returns the frames
+        upscaled 4× with the keypoints drawn on them."""
+        net = self.get("keypoints")
+        kp = net.predict(frames)  # (T, 22, 2) pixels
+        arrays["keypoints_2d"] = kp.astype(np.float32)
+        notes.append("2D keypoints by the keypoint network are drawn on the video frames (NPZ: keypoints_2d)")
+        return draw_keypoints(frames, kp)
+
+    def capture(self, upload: Upload, keypoints: bool = False) -> StoredResult:
         from ..motion import smplx_params as sp
         from ..motion.skeletons import SMPLX_BODY
 
@@ -232,10 +272,12 @@ class ModelRegistry:
                   "betas": p.betas.astype(np.float32), "global_orient": p.global_orient.astype(np.float32),
                   "transl": p.transl.astype(np.float32), "joints": out.joints.astype(np.float32),
                   "fps": np.float32(out.fps)}
+        notes: list[str] = []
+        video = self._keypoints(out.frames, arrays, notes) if keypoints else out.frames
         return StoredResult(task="capture", model="unimo", joints=out.joints.astype(np.float32), fps=out.fps,
-                            layout=SMPLX_BODY, arrays=arrays, video=out.frames)
+                            layout=SMPLX_BODY, arrays=arrays, video=video, notes=notes)
 
-    def animate(self, upload: Upload, seed: int) -> StoredResult:
+    def animate(self, upload: Upload, seed: int, keypoints: bool = False) -> StoredResult:
         from ..motion.skeletons import SMPLX_BODY
 
         frames = self._read_video(upload)
@@ -244,8 +286,9 @@ class ModelRegistry:
         out = pipe.animate(frames[0], seed=seed)
         arrays = {"frames": out.frames, "params": out.params.astype(np.float32), "joints": out.joints.astype(np.float32),
                   "fps": np.float32(out.fps), "video_codes": out.video_codes, "motion_codes": out.motion_codes}
+        video = self._keypoints(out.frames, arrays, notes) if keypoints else out.frames
         return StoredResult(task="animate", model="unimo", joints=out.joints.astype(np.float32), fps=out.fps,
-                            layout=SMPLX_BODY, arrays=arrays, video=out.frames, notes=notes)
+                            layout=SMPLX_BODY, arrays=arrays, video=video, notes=notes)
 
     def score(self, result: StoredResult, text: str) -> float:
         """Cosine similarity of the evaluator's embeddings of ``text`` and of the result's motion."""

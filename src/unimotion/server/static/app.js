@@ -146,8 +146,8 @@ async function loadInfo() {
     const info = await api('/api/info');
     const m = info.models;
     const lic = [...new Set(Object.values(m).map((x) => x.licence))];
-    $('licence').textContent = `Checkpoints: ${m.unimotion.checkpoint} (UniMotion), ${m.unimo.checkpoint} (UniMo), ` +
-      `${m.evaluator.checkpoint} (evaluator) — licence: ${lic.join('; ')}.`;
+    const names = Object.values(m).map((x) => x.checkpoint).join(', ');
+    $('licence').textContent = `Checkpoints: ${names} — licence: ${lic.join('; ')}.`;
     $('licence').classList.toggle('nc', lic.some((l) => l.includes('non-commercial')));
     for (const el of document.querySelectorAll('.model-line')) {
       const x = m[el.dataset.model];
@@ -189,9 +189,11 @@ function wire() {
     { seconds: $('predict-seconds').value, seed: $('motion-seed').value }));
   $('edit').addEventListener('click', () => uploadTask('Editing', '/api/edit', 'motion-file',
     { instruction: $('instruction').value, seed: $('motion-seed').value }));
-  $('capture').addEventListener('click', () => uploadTask('Capturing', '/api/capture', 'video-file', {}));
+  const kp = () => ($('keypoints').checked ? 'true' : null);
+  $('capture').addEventListener('click', () => uploadTask('Capturing', '/api/capture', 'video-file',
+    { keypoints: kp() }));
   $('animate').addEventListener('click', () => uploadTask('Animating', '/api/animate', 'video-file',
-    { seed: $('animate-seed').value }));
+    { seed: $('animate-seed').value, keypoints: kp() }));
   $('score').addEventListener('click', score);
   $('play').addEventListener('click', () => state.viewer && state.viewer.toggle());
   const scrub = $('scrub');
