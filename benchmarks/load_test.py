@@ -4,7 +4,8 @@ It starts the server (``python -m unimotion.cli serve``, default settings: one w
 running + waiting, shipped checkpoints) on a free port of 127.0.0.1, waits until the UniMotion pipeline is
 loaded, warms up (``--warmup`` generations, enough to fill the server's result store so that memory is at its
 steady state), then sends ``--requests`` requests from ``--concurrency`` client threads, each one right after
-the previous answer, without retrying: 7 in 10 are ``POST /api/generate`` (``--seconds`` long motions,
+the previous answer (after a "busy" answer, once the ``Retry-After`` time has passed, at most
+``--busy-backoff`` s; the busy request is not retried: it counts as one of the requests): 7 in 10 are ``POST /api/generate`` (``--seconds`` long motions,
 different seeds), 2 in 10 download the BVH of the latest result, 1 in 10 is ``GET /api/info``.
 
 Reported per kind and overall: answers 200, "busy" answers (503 with ``Retry-After``: the documented answer
@@ -39,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+_local = threading.local()
 PROMPTS = ["a person walks forward happily", "a person waves the right hand", "a person bows politely",
            "a person runs in a circle", "a person kicks with the left leg"]
 
@@ -70,7 +72,8 @@ def free_port() -> int:
 
 
 def request(url: str, body: dict | None = None, timeout: float = 120.0) -> tuple[int, bytes, float]:
-    """(status, body, seconds); status 0 = transport failure."""
+    """(status, body, seconds); status 0 = transport failure. A 503 answer's Retry-After is kept in
+    ``request.retry_after`` of the calling thread."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
                                  headers={"Content-Type": "application/json"} if body is not None else {})
@@ -80,6 +83,7 @@ def request(url: str, body: dict | None = None, timeout: float = 120.0) -> tuple
             payload = resp.read()
             return resp.status, payload, time.perf_counter() - start
     except urllib.error.HTTPError as exc:
+        _local.retry_after = exc.headers.get("Retry-After")
         return exc.code, exc.read(), time.perf_counter() - start
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         return 0, str(exc).encode(), time.perf_counter() - start
@@ -130,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=2.0, help="length of the generated motions (default 2 s)")
     p.add_argument("--warmup", type=int, default=40, help="generations before measuring (default 40)")
     p.add_argument("--time-limit", type=float, default=900.0, help="no new request after this many seconds")
+    p.add_argument("--busy-backoff", type=float, default=1.0,
+                   help="after a busy answer a client waits Retry-After seconds, at most this long (default 1)")
     p.add_argument("--url", default=None, help="an already running server (loopback only); default: start one")
     p.add_argument("--pid", type=int, default=None, help="with --url: the server's process id, for its memory")
     p.add_argument("--server-args", default="", help="extra `unimotion serve` options for the started server")
@@ -210,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
                     records.append({"kind": kind, "status": status, "code": code, "seconds": sec})
                     if len(records) == args.requests // 2 and pid:
                         rss_mid.append(rss_mb(pid))
+                if code == "busy":  # a polite client: wait as told (at most --busy-backoff s) before the next one
+                    try:
+                        wait = float(getattr(_local, "retry_after", None) or args.busy_backoff)
+                    except ValueError:
+                        wait = args.busy_backoff
+                    time.sleep(min(wait, args.busy_backoff))
 
         with ThreadPoolExecutor(args.concurrency) as pool:
             for f in [pool.submit(client) for _ in range(args.concurrency)]:
@@ -250,14 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     meta = results_meta(
         budget=f"{args.requests} requests at concurrency {args.concurrency}, {wall:.1f} s wall, loopback only",
         requests=args.requests, concurrency=args.concurrency, motion_seconds=args.seconds, warmup=args.warmup,
+        busy_backoff_s=args.busy_backoff,
         wall_s=round(wall, 2), server=f"{base} ({'started by this script' if proc else 'given by --url'}), "
                                      f"{args.server_args or 'default settings'}",
         server_jobs=health.get("jobs"), errors_by_code=error_codes, memory=memory)
     columns = ["kind", "requests", "ok", "busy", "errors", "p50_ms", "p95_ms", "max_ms", "ok_per_s"]
     notes = (
         "Latency: 200 answers only (p50/p95/max). `busy` = 503 with Retry-After, the server's documented answer "
-        "when its job queue (1 running + waiting, `--max-pending`) is full; clients do not retry. `errors` = any "
-        "other status or a transport failure.\n\n"
+        "when its job queue (1 running + waiting, `--max-pending`) is full; a client then waits Retry-After "
+        f"seconds (at most {args.busy_backoff:g} s) before its next request and does not retry the refused one. "
+        "`errors` = any other status or a transport failure.\n\n"
         f"Server memory (VmRSS): after warm-up {memory['rss_before_mb']} MB, after half the requests "
         f"{memory['rss_mid_mb']} MB, at the end {memory['rss_after_mb']} MB, maximum {memory['rss_max_mb']} MB "
         f"(growth over the run {memory.get('growth_mb')} MB, over the second half {memory.get('growth_second_half_mb')} MB).\n"

@@ -40,7 +40,7 @@ def test_small_load_run_counts_busy_answers_and_no_errors(tmp_path):
     mod = _load()
     out = tmp_path / "load"
     assert mod.main(["--requests", "16", "--concurrency", "4", "--warmup", "2", "--seconds", "0.5",
-                     "--server-args", "--max-pending 1", "--out", str(out)]) == 0
+                     "--server-args", "--max-pending 1", "--busy-backoff", "0.2", "--out", str(out)]) == 0
     payload = json.loads(out.with_suffix(".json").read_text())
     total = payload["rows"][0]
     assert total["kind"] == "all" and total["requests"] == 16

@@ -82,6 +82,7 @@ class ModelRegistry:
                 "keypoints": c.keypoints_checkpoint}
 
     def get(self, name: str):
+        """The model ``name``, loaded on first use (called on the worker thread only)."""
         with self._lock:
             if name in self._models:
                 return self._models[name]
@@ -117,8 +118,8 @@ class ModelRegistry:
         return load_evaluator(path, device=device)
 
     def loaded(self, name: str) -> bool:
-        with self._lock:
-            return name in self._models
+        # no lock: the event loop asks this while the worker may hold the lock for seconds (loading)
+        return name in self._models
 
     def info(self) -> dict[str, Any]:
         """What the page shows about every model: checkpoint folder name, tasks, licence, NOTICE."""
