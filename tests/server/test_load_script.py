@@ -40,13 +40,14 @@ def test_small_load_run_counts_busy_answers_and_no_errors(tmp_path):
     mod = _load()
     out = tmp_path / "load"
     assert mod.main(["--requests", "16", "--concurrency", "4", "--warmup", "2", "--seconds", "0.5",
-                     "--server-args", "--max-pending 1", "--busy-backoff", "0.2", "--out", str(out)]) == 0
+                     "--max-pending", "1", "--busy-backoff", "0.2", "--out", str(out)]) == 0
     payload = json.loads(out.with_suffix(".json").read_text())
     total = payload["rows"][0]
     assert total["kind"] == "all" and total["requests"] == 16
     assert total["errors"] == 0, payload["meta"]["errors_by_code"]
     assert total["busy"] > 0  # 4 clients against a queue of 1: some answers must be "busy"
     assert total["ok"] + total["busy"] == 16
-    mem = payload["meta"]["memory"]
+    assert total["max_pending"] == 1
+    mem = payload["meta"]["memory"]["1"]
     assert mem["rss_before_mb"] > 50 and mem["rss_after_mb"] > 50
     assert "p95_ms" in out.with_suffix(".md").read_text()
