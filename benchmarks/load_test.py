@@ -240,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.url and not is_loopback(args.url):
         p.error(f"--url {args.url}: only loopback addresses (127.0.0.0/8, ::1, localhost) are allowed")
 
+    # a SIGTERM (e.g. `timeout`) must still stop the server this script started: exit through the finally blocks
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load_before = os.getloadavg()
     runs = []
     for pending in ([None] if args.url else args.max_pending):
         proc = None
@@ -283,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         requests=args.requests, concurrency=args.concurrency, motion_seconds=args.seconds, warmup=args.warmup,
         busy_backoff_s=args.busy_backoff, server="started by this script" if not args.url else "given by --url",
         server_args=args.server_args or "default settings", server_jobs=jobs, errors_by_code=error_codes,
-        memory=memory)
+        memory=memory, machine_load_average={"before": [round(x, 2) for x in load_before],
+                                             "after": [round(x, 2) for x in os.getloadavg()]})
     columns = ["max_pending", "kind", "requests", "ok", "busy", "errors", "p50_ms", "p95_ms", "max_ms", "ok_per_s",
                "wall_s"]
     mem_lines = "\n".join(
@@ -297,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         f"full; a client then waits Retry-After seconds (at most {args.busy_backoff:g} s) before its next request and "
         "does not retry the refused one. `errors` = any other status or a transport failure "
         f"({sum(error_codes.values())} in all). `ok_per_s` = 200 answers per second of the scenario's wall time.\n\n"
-        f"Server memory (VmRSS of the server process):\n\n{mem_lines}\n"
+        f"Server memory (VmRSS of the server process):\n\n{mem_lines}\n\n"
+        f"Machine load average (1, 5, 15 min) before: {meta['machine_load_average']['before']}, after: "
+        f"{meta['machine_load_average']['after']} (the machine is shared: timings depend on what else runs).\n"
     )
     json_path, md_path = write_results(args.out, rows, meta, "`unimotion serve` under load (loopback)", columns,
                                        notes=notes, digits=1)
