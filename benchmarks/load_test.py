@@ -99,7 +99,7 @@ def start_server(port: int, extra: list[str]) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
-def wait_ready(base: str, proc: subprocess.Popen | None, timeout: float = 120.0) -> None:
+def wait_ready(base: str, proc: subprocess.Popen | None, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
