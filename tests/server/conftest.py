@@ -6,9 +6,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the web server needs fastapi (a dependency of unimotion)")
-pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (in the [dev] extra)")
-
 REPO = Path(__file__).resolve().parents[2]
 UNIMOTION_CKPT = REPO / "checkpoints" / "unimotion_bandaiml"
 UNIMO_CKPT = REPO / "checkpoints" / "unimo_bandaiml"
