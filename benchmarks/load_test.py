@@ -123,10 +123,10 @@ def percentile(values: list[float], q: float) -> float | None:
 def summarise(name: str, records: list[dict], wall_s: float) -> dict:
     ok = [r["seconds"] for r in records if r["status"] == 200]
     busy = sum(r["status"] == 503 and r.get("code") == "busy" for r in records)
-    ms = lambda v: None if v is None else round(v * 1000.0, 1)  # noqa: E731
+    sec = lambda v: None if v is None else round(v, 4)  # noqa: E731
     return {"kind": name, "requests": len(records), "ok": len(ok), "busy": busy,
-            "errors": len(records) - len(ok) - busy, "p50_ms": ms(percentile(ok, 50)), "p95_ms": ms(percentile(ok, 95)),
-            "max_ms": ms(max(ok) if ok else None), "ok_per_s": round(len(ok) / wall_s, 2) if wall_s > 0 else None}
+            "errors": len(records) - len(ok) - busy, "p50_s": sec(percentile(ok, 50)), "p95_s": sec(percentile(ok, 95)),
+            "max_s": sec(max(ok) if ok else None), "ok_per_s": round(len(ok) / wall_s, 3) if wall_s > 0 else None}
 
 
 def run_load(base: str, pid: int | None, proc: subprocess.Popen | None, args: argparse.Namespace) -> dict:
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         server_args=args.server_args or "default settings", server_jobs=jobs, errors_by_code=error_codes,
         memory=memory, machine_load_average={"before": [round(x, 2) for x in load_before],
                                              "after": [round(x, 2) for x in os.getloadavg()]})
-    columns = ["max_pending", "kind", "requests", "ok", "busy", "errors", "p50_ms", "p95_ms", "max_ms", "ok_per_s",
+    columns = ["max_pending", "kind", "requests", "ok", "busy", "errors", "p50_s", "p95_s", "max_s", "ok_per_s",
                "wall_s"]
     mem_lines = "\n".join(
         f"* max_pending={k}: after warm-up {m['rss_before_mb']} MB, after half the requests {m['rss_mid_mb']} MB, at "
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         f"over the second half {m.get('growth_second_half_mb')} MB)" for k, m in memory.items())
     notes = (
         "One server per scenario (`unimotion serve --max-pending N`, otherwise default settings: one worker thread, "
-        "shipped checkpoints). Latency: 200 answers only (p50/p95/max, including the wait in the queue). `busy` = 503 "
+        "shipped checkpoints). Latency in seconds: 200 answers only (p50/p95/max, including the wait in the queue). `busy` = 503 "
         "with Retry-After, the server's documented answer when its job queue (running + waiting, `--max-pending`) is "
         f"full; a client then waits Retry-After seconds (at most {args.busy_backoff:g} s) before its next request and "
         "does not retry the refused one. `errors` = any other status or a transport failure "
@@ -306,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{meta['machine_load_average']['after']} (the machine is shared: timings depend on what else runs).\n"
     )
     json_path, md_path = write_results(args.out, rows, meta, "`unimotion serve` under load (loopback)", columns,
-                                       notes=notes, digits=1)
-    print(markdown_table(rows, columns, digits=1))
+                                       notes=notes, digits=3)
+    print(markdown_table(rows, columns, digits=3))
     print(f"memory: {memory}; errors: {error_codes or 'none'}")
     print(f"wrote {json_path} and {md_path}")
     return 0

@@ -50,4 +50,4 @@ def test_small_load_run_counts_busy_answers_and_no_errors(tmp_path):
     assert total["max_pending"] == 1
     mem = payload["meta"]["memory"]["1"]
     assert mem["rss_before_mb"] > 50 and mem["rss_after_mb"] > 50
-    assert "p95_ms" in out.with_suffix(".md").read_text()
+    assert "p95_s" in out.with_suffix(".md").read_text()
