@@ -16,3 +16,5 @@ if [ "$(cat .venv/.setup-stamp 2>/dev/null || true)" != "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
     echo "$stamp" > .venv/.setup-stamp
 fi
+# three.js for the web app's 3D viewer and Chromium for its browser test (idempotent; see the script)
+bash scripts/setup_web.sh
