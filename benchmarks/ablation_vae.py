@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 ROWS = {
     "cma_vae": "CMA-VAE",
+    "cma_vae_bandaiml": "CMA-VAE (shipped recipe)",
     "cma_vae_no_dpa": "CMA-VAE w/o DPA",
     "mld_vae": "MLD-VAE",
     "vq_vae": "VQ-VAE",
@@ -82,6 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ship", default=None,
                    help="also export the CMA-VAE row's inference model (vision branch stripped) to this "
                         "directory (≤ 20 MB), e.g. checkpoints/cma_vae_bandaiml")
+    p.add_argument("--ship-row", default="cma_vae",
+                   help="which CMA-VAE row --ship exports (cma_vae_bandaiml: the shipped recipe, evaluated alone)")
     return p.parse_args(argv)
 
 
@@ -221,8 +224,8 @@ def evaluate_row(row: str, cfg, splits: list[str], evaluator, batch_size: int) -
     return rows
 
 
-def ship(cfg, target: Path) -> dict[str, Any]:
-    """Export the CMA-VAE row's inference model to ``target`` (≤ 20 MB, NOTICE required).
+def ship(cfg, target: Path, row: str = "cma_vae") -> dict[str, Any]:
+    """Export the CMA-VAE row ``row``'s inference model to ``target`` (≤ 20 MB, NOTICE required).
 
     When the run's ``inference/`` export already lacks the vision branch and the feature-network path, its
     files are copied byte for byte (the shipped weights are then exactly the evaluated ones); otherwise the
@@ -231,7 +234,7 @@ def ship(cfg, target: Path) -> dict[str, Any]:
 
     from unimotion.models.autoencoders import CMAVAE
 
-    source = eval_model_dir("cma_vae", cfg)
+    source = eval_model_dir(row, cfg)
     src_cfg = json.loads((source / "config.json").read_text())
     if not (source / "NOTICE").is_file():
         raise SystemExit("the CMA-VAE run has no NOTICE: refusing to ship a data-derived checkpoint without it")
@@ -498,16 +501,16 @@ def main(argv: list[str] | None = None) -> int:
 
     extra: dict[str, Any] = {"rows_trained": train_info, "evaluator": None if evaluator is None else args.evaluator}
     if args.ship:
-        if "cma_vae" not in configs:
-            raise SystemExit("--ship needs the cma_vae row")
-        extra["shipped"] = ship(configs["cma_vae"], Path(args.ship))
+        if args.ship_row not in configs:
+            raise SystemExit(f"--ship needs the {args.ship_row} row (--ship-row) among --rows")
+        extra["shipped"] = ship(configs[args.ship_row], Path(args.ship), args.ship_row)
     shipped_dir = REPO / "checkpoints" / "cma_vae_bandaiml"
     if "shipped" not in extra and (shipped_dir / "model.safetensors").is_file():
         size = sum(f.stat().st_size for f in shipped_dir.iterdir() if f.is_file())
         extra["shipped"] = {"dir": "checkpoints/cma_vae_bandaiml", "bytes": size,
                             "weights_sha256": sha256_file(shipped_dir / "model.safetensors")}
-    if "shipped" in extra and "cma_vae" in configs:
-        cma_sha = next(r["weights_sha256"] for r in rows if r["row"] == "cma_vae")
+    if "shipped" in extra and args.ship_row in configs:
+        cma_sha = next(r["weights_sha256"] for r in rows if r["row"] == args.ship_row)
         extra["shipped"]["is_the_evaluated_cma_vae_row"] = extra["shipped"]["weights_sha256"] == cma_sha
     budget = {**reference, "per_row": train_info}
     command = "python benchmarks/ablation_vae.py" + ("" if argv is None and len(sys.argv) == 1 else
