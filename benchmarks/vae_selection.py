@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-train", action="store_true", help="only read the runs that exist")
     p.add_argument("--evaluator", default=str(REPO / "checkpoints" / "evaluator_bandaiml"))
     p.add_argument("--data", default=str(REPO.parent / "data" / "bandaiml"))
+    p.add_argument("--compare-pinning", default=None, metavar="VAE_DIR",
+                   help="also score this VAE checkpoint on val with and without its constant channels pinned")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(REPO / "docs" / "results" / "vae_selection"))
     return p.parse_args(argv)
@@ -85,13 +87,16 @@ def train(run: Path, overrides: list[str], steps: int, threads: int) -> None:
     subprocess.run(cmd, check=True, cwd=REPO)
 
 
-def evaluate_val(model_dir: Path, data_root: str, evaluator) -> dict[str, float]:
-    """MPJPE, R@3 and FID of the deterministic reconstructions of every val motion."""
+def evaluate_val(model_dir: Path, data_root: str, evaluator, constant: tuple[int, ...] | None = None) -> dict[str, float]:
+    """MPJPE, R@3 and FID of the deterministic reconstructions of every val motion (``constant``: replace
+    the checkpoint's ``constant_channels``)."""
     from unimotion.evaluation import tasks as T
     from unimotion.models.modeling_utils import load_pretrained
     from unimotion.training.recipes.vae import reconstruct_motions, reconstruction_metrics
 
     model = load_pretrained(model_dir).eval()
+    if constant is not None:
+        model.config.constant_channels = tuple(constant)
     data = T.load_split(data_root, "val", feature_dir="new_joint_vecs_269")
     gt = [r.motion[: T.crop_length(r.length, 4)].astype(np.float32) for r in data.records]
     rec = reconstruct_motions(model, [model.stats.normalize(g).astype(np.float32) for g in gt], 32)
@@ -128,6 +133,17 @@ def main(argv: list[str] | None = None) -> int:
             row.update(evaluate_val(model_dir, args.data, evaluator))
         rows.append(row)
         print(f"[{name}] {row['val monitor MPJPE by step (mm)']}", flush=True)
+    if args.compare_pinning:
+        from unimotion.data.humanml3d import HumanML3DReader
+        from unimotion.training.recipes.vae import constant_channels
+
+        train_split = HumanML3DReader(args.data, "train", feature_dir="new_joint_vecs_269", require_text=False)
+        pinned = constant_channels(train_split, 1e-6)
+        for what, chans in ((f"{args.compare_pinning}, decoder output as trained (no channel pinned)", ()),
+                            (f"{args.compare_pinning}, channels {list(pinned)} pinned", pinned)):
+            rows.append({"variant": "pinning", "what": what, **evaluate_val(Path(args.compare_pinning), args.data,
+                                                                            evaluator, chans)})
+            print(f"[pinning] {what}: {rows[-1]['val R@3']}", flush=True)
     command = "python benchmarks/vae_selection.py " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = results_meta(command=command.strip(), budget={"steps_per_variant": args.steps, "batch": 32},
                         wall_s=round(time.time() - started, 1))
