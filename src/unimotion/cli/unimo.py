@@ -106,7 +106,12 @@ def resample(frames: np.ndarray, source_fps: float, target_fps: float) -> np.nda
         raise InputError(f"--input-fps must be a positive number, got {source_fps}")
     if abs(source_fps - target_fps) < 1e-6:
         return frames
-    count = max(1, int(round(len(frames) * target_fps / source_fps)))
+    from .. import limits
+    from ..io.video import VideoLimitError
+
+    count = max(1, int(round(min(len(frames) * target_fps / source_fps, 1e15))))
+    limits.check("VIDEO_MAX_FRAMES", count, f"{len(frames)} frames at --input-fps {source_fps:g} resample to more "
+                 f"frames at {target_fps:g} fps", error=VideoLimitError)
     idx = np.clip(np.round(np.arange(count) * source_fps / target_fps), 0, len(frames) - 1).astype(int)
     return frames[idx]
 
