@@ -109,9 +109,8 @@ def _load_motion(path: str | os.PathLike, stats_dir: str | os.PathLike | None = 
         key: the array to use inside an ``.npz`` (default: the first of :data:`NPZ_KEYS`, or the only one).
         index: pick one motion from a batch (B, T, ...); a leading batch of 1 is dropped automatically.
     """
-    from ..io.render import check_joints
-
     from ..errors import MissingFileError
+    from ..io.render import check_joints
 
     path = Path(path)
     if not path.is_file():

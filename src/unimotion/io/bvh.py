@@ -561,7 +561,7 @@ def _parse_hierarchy(tokens: _Tokens):
             count = int(count_tok) if len(count_tok) <= 6 else _MAX_CHANNELS_PER_JOINT + 1
             if count > _MAX_CHANNELS_PER_JOINT:
                 raise tokens.error(
-                    f"joint {cur.name!r} declares {count} channels; at most {_MAX_CHANNELS_PER_JOINT} "
+                    f"joint {cur.name!r} declares {count_tok[:20]} channels; at most {_MAX_CHANNELS_PER_JOINT} "
                     "(X/Y/Z position and rotation) are possible", count_line
                 )
             chans: list[str] = []

@@ -25,6 +25,7 @@ import os
 import shutil
 import struct
 import subprocess
+import warnings
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -296,7 +297,9 @@ def open_image(path: str | os.PathLike, what: str = "image"):
     bound = int(limits.get("IMAGE_MAX_PIXELS"))
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < bound:
         Image.MAX_IMAGE_PIXELS = bound  # Pillow's own bomb check must not be stricter than ours
-    with _reading_image(path, what):
+    with _reading_image(path, what), warnings.catch_warnings():
+        # Pillow warns between its two bomb thresholds; IMAGE_MAX_PIXELS below decides instead
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         im = Image.open(path)
     try:
         _check_image_size(im.size, path, what)

@@ -208,8 +208,8 @@ class UniMoPipeline:
         frames = check_frames(frames, name)
         h, w = frames.shape[1:3]
         if min(h, w) < MIN_FRAME_SIDE:
-            raise InputError(f"{name} are {w}×{h} pixels; at least {MIN_FRAME_SIDE}×{MIN_FRAME_SIDE} are needed to show "
-                             f"a figure (the model works at {self.image_size[1]}×{self.image_size[0]})")
+            raise InputError(f"{name}: {w}×{h} pixels is too small; at least {MIN_FRAME_SIDE}×{MIN_FRAME_SIDE} are needed "
+                             f"to show a figure (the model works at {self.image_size[1]}×{self.image_size[0]})")
         return resize_frames(frames, self.image_size)
 
     def _decode_motion(self, codes: torch.Tensor, num_frames: int) -> np.ndarray:

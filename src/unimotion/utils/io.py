@@ -31,7 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FileAccessError, InputError, LimitError, MissingFileError, OutputExistsError
+from ..errors import (
+    FileAccessError,
+    InputError,
+    LimitError,
+    MissingFileError,
+    OutputExistsError,
+    UnimotionError,
+)
 
 # True inside `no_clobber()`: atomic writes refuse to replace a path that exists when they finish.
 _NO_CLOBBER: contextvars.ContextVar[bool] = contextvars.ContextVar("unimotion_no_clobber", default=False)
@@ -253,8 +260,11 @@ def _npy_header(f, name: str, kinds: str, what: str) -> tuple[tuple[int, ...], n
             shape, fortran, dtype = fmt.read_array_header_2_0(f)
         else:
             raise ValueError(f"unsupported .npy format version {version}")
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError, struct.error) as exc:
-        raise InputError(f"{what} {name} is not a readable .npy array ({str(exc).splitlines()[0][:200]})") from None
+    except Exception as exc:  # numpy's header parser: ValueError, EOFError, SyntaxError, tokenize errors, ...
+        if isinstance(exc, (FileAccessError, MemoryError)):
+            raise
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise InputError(f"{what} {name} is not a readable .npy array ({reason})") from None
     if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
         raise InputError(f"{what} {name} holds dtype {dtype}; expected a plain numeric array"
                          + (" or text" if "U" in kinds else "") + " (object arrays are never unpickled)")
@@ -308,7 +318,7 @@ def _zip_member_count(path: Path) -> int | None:
 
 
 def load_npz_arrays(path: str | os.PathLike, names: Sequence[str] | None = None, what: str = "archive",
-                    kinds: str = NUMERIC_KINDS + "U", max_members: int = 1024) -> dict[str, np.ndarray]:
+                    kinds: str = NUMERIC_KINDS + "U", max_members: int = 256) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` (all, or those of ``names`` that exist), each header checked like
     :func:`load_npy` before it is read; never unpickles. Member names are given without ``.npy``."""
     import zipfile
@@ -342,7 +352,7 @@ def load_npz_arrays(path: str | os.PathLike, names: Sequence[str] | None = None,
                 out[key] = (arr.reshape(shape[::-1]).transpose() if fortran else arr.reshape(shape)).copy()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, ValueError, KeyError,
             struct.error, RuntimeError) as exc:
-        if isinstance(exc, InputError):
+        if isinstance(exc, UnimotionError):
             raise
         raise InputError(f"{what} {path} is not a readable .npz archive ({str(exc)[:200]})") from None
     except (OSError, __import__("zlib").error) as exc:
@@ -447,3 +457,32 @@ def file_lock(path: str | os.PathLike | None) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def exclusive_folder(folder: str | os.PathLike, lock_name: str = ".lock", what: str = "folder") -> Iterator[list[Path]]:
+    """Hold a non-blocking exclusive lock on ``folder`` (a ``lock_name`` file inside it) and, once it is
+    held, remove every temporary an interrupted earlier writer left in it (:func:`remove_stale_temporaries`,
+    any age: no other writer can be running). Yields the removed paths. A folder locked by another process
+    raises :class:`FileAccessError` at once instead of two writers interleaving."""
+    import fcntl
+
+    folder = Path(folder)
+    lock_path = folder / lock_name
+    with os_errors("lock", lock_path):
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FileAccessError(f"{what} {folder} is being written by another process (it holds {lock_path}); "
+                                  "wait for it to finish") from None
+        removed = remove_stale_temporaries(folder, min_age_s=0.0)
+        try:
+            yield removed
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
