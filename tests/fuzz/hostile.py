@@ -353,10 +353,9 @@ def _header_offsets(data: bytes) -> bytes:
     return struct.pack("<Q", len(text)) + text + data[8 + n:]
 
 
-def _ckpt_notice_dir(path: Path) -> None:
+def _ckpt_notice_binary(path: Path) -> None:
     tiny_checkpoint(path)
-    (path / "NOTICE").unlink()
-    (path / "NOTICE").mkdir()
+    (path / "NOTICE").write_bytes(b"\xff\xfe\x00licence\x80\x81")
 
 
 # ------------------------------------------------------------------------------------------ the cases
@@ -431,7 +430,7 @@ CASES: list[Case] = [
     Case("ckpt_header_offsets_beyond_file", "checkpoint", _ckpt_weights_bytes(_header_offsets)),
     Case("ckpt_weights_truncated", "checkpoint", _ckpt_weights_bytes(lambda d: d[: len(d) // 2])),
     Case("ckpt_weights_empty", "checkpoint", _ckpt_weights_bytes(lambda d: b"")),
-    Case("ckpt_notice_is_a_folder", "checkpoint", _ckpt_notice_dir, expect="ok"),  # no NOTICE file: no notice
+    Case("ckpt_notice_not_utf8", "checkpoint", _ckpt_notice_binary),
     Case("ckpt_valid", "checkpoint", tiny_checkpoint, expect="ok"),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}
