@@ -7,7 +7,7 @@ gets a :class:`~unimotion.errors.LimitError` (or a subclass such as a ``BVHError
 to raise it.
 
 The defaults are far above what real motion data needs (a 20-minute 120 fps BVH, a 1,000-joint rig, a
-12-minute 64×64 clip) while keeping every reader under ~2 GB of memory. To raise one:
+13-minute 64×64 clip, a 4096×4096 image) while keeping every reader under ~2 GB of memory. To raise one:
 
 * for a process: the environment variable ``UNIMOTION_LIMIT_<NAME>`` (e.g.
   ``UNIMOTION_LIMIT_BVH_MAX_JOINTS=4096 unimotion caption big_rig.bvh``);
@@ -27,14 +27,17 @@ BVH_MAX_SECONDS            7,200 s                 duration (frames × frame tim
 BVH_MAX_COORDINATE         1e6 (file units)        \\|OFFSET\\|, \\|position channel\\| (1 km in millimetres)
 BVH_MAX_ANGLE              1e6 degrees             \\|rotation channel\\|
 MOTION_MAX_ABS             1,000 (metres)          \\|joint coordinate\\| / \\|feature\\| of motion arrays
-IMAGE_MAX_PIXELS           40,000,000              width × height of one image or video frame
+IMAGE_MAX_PIXELS           16,777,216 (4096²)      width × height of one image or video frame
 VIDEO_MAX_FRAMES           20,000                  frames of a video after GIF delays are expanded
-VIDEO_MAX_PIXELS           256,000,000             frames × height × width of a decoded video
+VIDEO_MAX_PIXELS           64,000,000              frames × height × width of a decoded video
+GIF_MAX_PIXELS             16,000,000              frames × canvas of a GIF as stored (bounds decoding time)
+GIF_MAX_BYTES              16 MiB                  size of a GIF file
 NPY_MAX_BYTES              512 MiB                 data of a ``.npy`` array or one ``.npz`` member
 NPY_MAX_DIMS               8                       dimensions of a ``.npy`` array
 PROMPT_MAX_CHARS           1,000                   characters of a text prompt
 PROMPT_MAX_TOKENS          256                     tokens of a text prompt
 CHECKPOINT_MAX_JSON_BYTES  4 MiB                   ``config.json``, ``pipeline.json``, ``backbone.json``
+CHECKPOINT_MAX_CONFIG_INT  16,777,216 (2²⁴)        any integer in ``config.json`` / ``backbone.json`` (sizes)
 CHECKPOINT_MAX_NOTICE_BYTES 1 MiB                  ``NOTICE``
 CHECKPOINT_MAX_TOKENIZER_BYTES 64 MiB              each file of a tokenizer folder
 SAFETENSORS_MAX_HEADER_BYTES 32 MiB                the JSON header of a ``.safetensors`` file
@@ -75,14 +78,17 @@ LIMITS: dict[str, Limit] = {lim.name: lim for lim in (
     Limit("BVH_MAX_COORDINATE", 1e6, "file units", "magnitude of a BVH offset or position"),
     Limit("BVH_MAX_ANGLE", 1e6, "degrees", "magnitude of a BVH rotation channel"),
     Limit("MOTION_MAX_ABS", 1000.0, "m", "magnitude of a joint coordinate or motion feature"),
-    Limit("IMAGE_MAX_PIXELS", 40_000_000, "pixels", "pixels of one image"),
+    Limit("IMAGE_MAX_PIXELS", 16_777_216, "pixels", "pixels of one image"),
     Limit("VIDEO_MAX_FRAMES", 20_000, "frames", "frames of a video"),
-    Limit("VIDEO_MAX_PIXELS", 256_000_000, "pixels", "frames × height × width of a video"),
+    Limit("VIDEO_MAX_PIXELS", 64_000_000, "pixels", "frames × height × width of a video"),
+    Limit("GIF_MAX_PIXELS", 16_000_000, "pixels", "frames × canvas pixels of a GIF (its decoding time)"),
+    Limit("GIF_MAX_BYTES", 16 * _MiB, "bytes", "size of a GIF file"),
     Limit("NPY_MAX_BYTES", 512 * _MiB, "bytes", "data of a .npy array"),
     Limit("NPY_MAX_DIMS", 8, "dimensions", "dimensions of a .npy array"),
     Limit("PROMPT_MAX_CHARS", 1000, "characters", "length of a text prompt"),
     Limit("PROMPT_MAX_TOKENS", 256, "tokens", "length of a text prompt"),
     Limit("CHECKPOINT_MAX_JSON_BYTES", 4 * _MiB, "bytes", "size of a checkpoint's JSON file"),
+    Limit("CHECKPOINT_MAX_CONFIG_INT", 2**24, "", "magnitude of an integer in a checkpoint's config"),
     Limit("CHECKPOINT_MAX_NOTICE_BYTES", 1 * _MiB, "bytes", "size of a checkpoint's NOTICE"),
     Limit("CHECKPOINT_MAX_TOKENIZER_BYTES", 64 * _MiB, "bytes", "size of a tokenizer file"),
     Limit("SAFETENSORS_MAX_HEADER_BYTES", 32 * _MiB, "bytes", "header of a .safetensors file"),
@@ -156,8 +162,9 @@ def exceeded(name: str, what: str, value: float | None = None, error: type[Excep
     lim = _known(name)
     bound = get(name)
     relation = "below the minimum" if below else "above the limit"
-    shown = f" ({_fmt(value)} {lim.unit})" if value is not None else ""
-    message = (f"{what}{shown}: {relation} {name} = {_fmt(bound)} {lim.unit}; raise it with the environment "
+    unit = f" {lim.unit}" if lim.unit else ""
+    shown = f" ({_fmt(value)}{unit})" if value is not None else ""
+    message = (f"{what}{shown}: {relation} {name} = {_fmt(bound)}{unit}; raise it with the environment "
                f"variable {env_name(name)} or unimotion.limits.override({name}=...)")
     exc = error(message, **error_kwargs)
     try:

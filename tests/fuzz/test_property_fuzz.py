@@ -64,7 +64,7 @@ def _imports():
 
 
 # ------------------------------------------------------------------------------------------ BVH
-@settings(max_examples=120, **SETTINGS)
+@settings(max_examples=80, **SETTINGS)
 @given(base=st.sampled_from(sorted(BVH_BASES)), ops=_ops(3),
        focus=st.sampled_from([None, "frame_time", "frames", "nest_deeper", "many_joints", "scale_offsets",
                               "scale_values", "extreme_number"]))

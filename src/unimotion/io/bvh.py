@@ -436,6 +436,7 @@ class _Tokens:
         self._buffer: list[tuple[str, int]] = []
         self.end_line = end_line
         self.source = source
+        self.max_coordinate = limits.get("BVH_MAX_COORDINATE")
 
     def _pull(self) -> bool:
         match = next(self._iter, None)
@@ -489,7 +490,8 @@ class _Tokens:
         value = float(tok)
         if not math.isfinite(value):
             raise self.error(f"{what} is not finite ({tok!r})", line)
-        limits.check("BVH_MAX_COORDINATE", abs(value), what, error=BVHLimitError, line=line, path=self.source)
+        if abs(value) > self.max_coordinate:
+            raise limits.exceeded("BVH_MAX_COORDINATE", what, abs(value), error=BVHLimitError, line=line, path=self.source)
         return value
 
     def expect(self, literal: str, context: str) -> int:
@@ -520,11 +522,15 @@ def _parse_hierarchy(tokens: _Tokens):
     if tok.upper() != "HIERARCHY":
         raise tokens.error(f"expected 'HIERARCHY' at the start of the file, found {tok!r}", line)
 
+    max_joints, max_depth = limits.get("BVH_MAX_JOINTS"), limits.get("BVH_MAX_DEPTH")
+
     def open_joint(keyword: str, kw_line: int, parent: int, depth: int) -> _OpenJoint:
-        limits.check("BVH_MAX_JOINTS", len(names) + 1, "the hierarchy has more joints", error=BVHLimitError,
-                     line=kw_line, path=tokens.source)
-        limits.check("BVH_MAX_DEPTH", depth, "the hierarchy nests deeper", error=BVHLimitError, line=kw_line,
-                     path=tokens.source)
+        if len(names) + 1 > max_joints:
+            raise limits.exceeded("BVH_MAX_JOINTS", "the hierarchy has more joints", len(names) + 1,
+                                  error=BVHLimitError, line=kw_line, path=tokens.source)
+        if depth > max_depth:
+            raise limits.exceeded("BVH_MAX_DEPTH", "the hierarchy nests deeper", depth, error=BVHLimitError,
+                                  line=kw_line, path=tokens.source)
         words = tokens.words_on_line(kw_line)
         if not words:
             raise tokens.error(f"expected a joint name after {keyword}", kw_line)
@@ -716,7 +722,8 @@ def _check_sizes(num_joints: int, num_frames: int, frame_time: float, source: st
 def _column_limits(channels: Sequence[Sequence[str]]) -> tuple[np.ndarray, list[str]]:
     """Per value column: the bound on its magnitude and the name of that limit."""
     names = ["BVH_MAX_COORDINATE" if c in _POSITION_AXIS else "BVH_MAX_ANGLE" for chans in channels for c in chans]
-    return np.array([limits.get(n) for n in names], dtype=np.float64), names
+    bound = {n: limits.get(n) for n in ("BVH_MAX_COORDINATE", "BVH_MAX_ANGLE")}
+    return np.array([bound[n] for n in names], dtype=np.float64), names
 
 
 def _check_values(values: np.ndarray, channels: Sequence[Sequence[str]], body: str | None = None,

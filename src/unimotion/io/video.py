@@ -346,16 +346,65 @@ class _FrameBudget:
                      error=VideoLimitError)
 
 
+def gif_layout(data: bytes) -> tuple[int, int, int]:
+    """(canvas width, canvas height, number of frames) of GIF bytes from its block structure alone — no
+    decompression, linear in the file size. The canvas covers the logical screen and every frame's extent.
+    A structure that ends early (truncated file) counts the frames seen so far."""
+    if len(data) < 13 or data[:3] != b"GIF":
+        return 0, 0, 0
+    width, height = struct.unpack("<HH", data[6:10])
+    packed = data[10]
+    pos = 13 + (3 * 2 ** ((packed & 7) + 1) if packed & 0x80 else 0)
+    frames = 0
+
+    def skip_sub_blocks(p: int) -> int:
+        while p < len(data):
+            size = data[p]
+            p += 1 + size
+            if size == 0:
+                break
+        return p
+
+    while pos < len(data):
+        kind = data[pos]
+        if kind == 0x21 and pos + 1 < len(data):  # extension: label, then data sub-blocks
+            pos = skip_sub_blocks(pos + 2)
+        elif kind == 0x2C and pos + 10 <= len(data):  # image descriptor
+            x, y, w, h = struct.unpack("<HHHH", data[pos + 1: pos + 9])
+            width, height = max(width, x + w), max(height, y + h)
+            flags = data[pos + 9]
+            pos += 10 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0) + 1  # + LZW minimum code size
+            pos = skip_sub_blocks(pos)
+            frames += 1
+        else:  # trailer (0x3B) or garbage: what Pillow can decode ends here too
+            break
+    return width, height, frames
+
+
 def read_gif(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Frames (T, H, W, 3) uint8 and per-frame durations in ms (T,) of a GIF, as stored.
 
-    The canvas size, the frame count and the total pixels are checked against :mod:`unimotion.limits`
-    while decoding (before each frame is converted); corrupt files raise :class:`InputError`.
+    Before anything is decoded, the canvas size and frame count read from the file's block structure
+    (:func:`gif_layout`) are checked against ``IMAGE_MAX_PIXELS``, ``VIDEO_MAX_FRAMES`` and ``GIF_MAX_PIXELS``
+    (frames × canvas: decoding time grows with it); the decoded frames are counted again while decoding.
+    Corrupt files raise :class:`InputError`.
     """
     from PIL import ImageSequence
 
     path = Path(path)
     im = open_image(path, "GIF")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(int(limits.get("GIF_MAX_BYTES")) + 1)
+        limits.check("GIF_MAX_BYTES", len(data), f"GIF {path} is larger", error=VideoLimitError)
+        width, height, count = gif_layout(data)
+        _check_image_size((max(width, 1), max(height, 1)), path, "GIF")
+        limits.check("VIDEO_MAX_FRAMES", count, f"GIF {path} holds more frames", error=VideoLimitError)
+        limits.check("GIF_MAX_PIXELS", count * width * height,
+                     f"GIF {path} holds {count} frames of {width}×{height} (frames × canvas)", error=VideoLimitError)
+    except Exception:
+        im.close()
+        raise
     budget = _FrameBudget(path)
     frames, durations = [], []
     with im, _reading_image(path, "GIF"):

@@ -70,6 +70,22 @@ def read_checkpoint_json(path: Path, what: str = "checkpoint file") -> dict[str,
     return raw
 
 
+def check_config_numbers(raw: Any, where: str, _path: str = "") -> None:
+    """Refuse integers beyond CHECKPOINT_MAX_CONFIG_INT anywhere in a config (before any dataclass validation
+    or constructor can loop over, or allocate, that many of something)."""
+    if isinstance(raw, bool):
+        return
+    if isinstance(raw, int):
+        limits.check("CHECKPOINT_MAX_CONFIG_INT", abs(raw), f"{where}: {_path or 'a value'} = {raw} is larger",
+                     error=CheckpointLimitError)
+    elif isinstance(raw, dict):
+        for key, value in raw.items():
+            check_config_numbers(value, where, f"{_path}.{key}" if _path else str(key))
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            check_config_numbers(value, where, f"{_path}[{i}]")
+
+
 def read_notice(path: Path) -> str:
     """A checkpoint's NOTICE, refused above CHECKPOINT_MAX_NOTICE_BYTES (never read whole whatever its size)."""
     try:
@@ -262,6 +278,7 @@ class PretrainedModel(nn.Module):
         if not cfg_path.is_file():
             raise CheckpointError(f"{path} is not a unimotion checkpoint: {CONFIG_FILE} is missing")
         raw = read_checkpoint_json(cfg_path, CONFIG_FILE)
+        check_config_numbers(raw, str(cfg_path))
         model_type = raw.pop("_model_type", None)
         raw.pop("_unimotion_version", None)
         if model_type != cls.model_type:
@@ -319,9 +336,10 @@ class PretrainedModel(nn.Module):
                 skeleton = cls._from_config_and_directory(config, path)
         except UnimotionError:
             raise
-        except (RuntimeError, NotImplementedError) as exc:
-            if "meta" not in str(exc):
-                raise
+        except Exception as exc:  # a hostile config breaks the constructor in its own way
+            if not (isinstance(exc, (RuntimeError, NotImplementedError)) and "meta tensor" in str(exc)):
+                raise CheckpointError(f"{path / CONFIG_FILE} describes a {cls.__name__} that cannot be built: "
+                                      f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
             # an architecture that cannot be built on the meta device: build it for real, still bounded by
             # the registration budget (shapes are then compared by load_model)
             with _registration_budget(budget, what):

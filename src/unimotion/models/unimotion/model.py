@@ -232,12 +232,13 @@ class UniMotionModel(PretrainedModel):
 
     @classmethod
     def _from_config_and_directory(cls, config: UniMotionConfig, directory: Path) -> UniMotionModel:
-        from ..modeling_utils import read_checkpoint_json
+        from ..modeling_utils import check_config_numbers, read_checkpoint_json
 
         bpath = directory / BACKBONE_FILE
         if not bpath.is_file():
             raise CheckpointError(f"{directory}: {BACKBONE_FILE} is missing")
         saved = read_checkpoint_json(bpath, BACKBONE_FILE)
+        check_config_numbers(saved, str(bpath))
         if not (directory / TOKENIZER_DIR).is_dir():
             raise CheckpointError(f"{directory}: the {TOKENIZER_DIR}/ folder is missing")
         tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
