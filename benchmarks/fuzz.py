@@ -22,7 +22,8 @@ reader's wall time and the process's peak RSS. Outcomes: ``ok`` (finite output),
 (a ``UnimotionError``), ``raw_exception`` (anything else), ``non_finite`` (NaN/Inf or joints beyond
 MOTION_MAX_ABS returned), ``hang`` (over ``--timeout`` s: the worker is killed and restarted), ``memory``
 (peak RSS grew past ``--memory-gb`` over the worker's baseline, or an allocation past it failed: the worker
-runs under ``RLIMIT_AS`` = its size after imports + that budget, and is restarted), ``crash`` (the worker died).
+runs under ``RLIMIT_AS`` = its size after imports + that budget, and is restarted), ``crash`` (the worker died),
+``generator_error`` (building the input failed: a bug of this script, never of a reader).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ FAMILIES = {  # family -> inputs at --scale 1
     "prompt": 1000,
     "hostile": -1,  # every named case once
 }
-BAD = ("raw_exception", "hang", "memory", "non_finite", "crash")
+BAD = ("raw_exception", "hang", "memory", "non_finite", "crash", "generator_error")
 
 
 # =========================================================================================== worker side
@@ -254,7 +255,12 @@ class _Inputs:
         from unimotion.errors import UnimotionError
 
         built = time.perf_counter()
-        fn, what = self.make(family, index)
+        try:
+            fn, what = self.make(family, index)
+        except Exception as exc:  # noqa: BLE001 - a bug of the campaign, reported as such
+            return {"family": family, "index": index, "outcome": "generator_error", "seconds": 0.0, "limit": None,
+                    "detail": f"{type(exc).__name__}: {str(exc)[:200]}", "input": "", "rss_mb": _rss_mb(),
+                    "build_s": time.perf_counter() - built}
         start = time.perf_counter()
         outcome, detail, limit = "ok", "", None
         try:
@@ -319,7 +325,10 @@ class Worker:
         if not self.sel.select(timeout):
             return None
         line = self.proc.stdout.readline()
-        return json.loads(line) if line else None
+        if not line:  # end of file: the worker died
+            self.proc.wait()
+            return None
+        return json.loads(line)
 
     def ask(self, family: str, index: int, timeout: float) -> dict | None:
         """The worker's report, or None when it did not answer in time (or died)."""
@@ -397,6 +406,7 @@ def summarise(results: list[dict]) -> list[dict]:
             "reader": family, "inputs": len(rs), "ok": counts["ok"], "library_error": counts["library_error"],
             "raw_exception": counts["raw_exception"], "hang_over_timeout": counts["hang"],
             "memory_over_budget": counts["memory"], "non_finite": counts["non_finite"], "crash": counts["crash"],
+            "generator_error": counts["generator_error"],
             "limit_errors": sum(1 for r in rs if r.get("limit")),
             "max_s": float(secs.max()), "p99_s": float(np.percentile(secs, 99)),
             "peak_rss_growth_mb": float(max(growth)) if growth else 0.0,

@@ -7,7 +7,7 @@ gets a :class:`~unimotion.errors.LimitError` (or a subclass such as a ``BVHError
 to raise it.
 
 The defaults are far above what real motion data needs (a 20-minute 120 fps BVH, a 1,000-joint rig, a
-13-minute 64×64 clip, a 4096×4096 image) while keeping every reader under ~2 GB of memory. To raise one:
+6-minute 64×64 clip, a 4096×4096 image) while keeping every reader under ~2 GB of memory. To raise one:
 
 * for a process: the environment variable ``UNIMOTION_LIMIT_<NAME>`` (e.g.
   ``UNIMOTION_LIMIT_BVH_MAX_JOINTS=4096 unimotion caption big_rig.bvh``);
@@ -29,7 +29,7 @@ BVH_MAX_ANGLE              1e6 degrees             \\|rotation channel\\|
 MOTION_MAX_ABS             1,000 (metres)          \\|joint coordinate\\| / \\|feature\\| of motion arrays
 IMAGE_MAX_PIXELS           16,777,216 (4096²)      width × height of one image or video frame
 VIDEO_MAX_FRAMES           20,000                  frames of a video after GIF delays are expanded
-VIDEO_MAX_PIXELS           64,000,000              frames × height × width of a decoded video
+VIDEO_MAX_PIXELS           32,000,000              frames × height × width of a decoded video
 GIF_MAX_PIXELS             16,000,000              frames × canvas of a GIF as stored (bounds decoding time)
 GIF_MAX_BYTES              16 MiB                  size of a GIF file
 NPY_MAX_BYTES              512 MiB                 data of a ``.npy`` array or one ``.npz`` member
@@ -80,7 +80,7 @@ LIMITS: dict[str, Limit] = {lim.name: lim for lim in (
     Limit("MOTION_MAX_ABS", 1000.0, "m", "magnitude of a joint coordinate or motion feature"),
     Limit("IMAGE_MAX_PIXELS", 16_777_216, "pixels", "pixels of one image"),
     Limit("VIDEO_MAX_FRAMES", 20_000, "frames", "frames of a video"),
-    Limit("VIDEO_MAX_PIXELS", 64_000_000, "pixels", "frames × height × width of a video"),
+    Limit("VIDEO_MAX_PIXELS", 32_000_000, "pixels", "frames × height × width of a video"),
     Limit("GIF_MAX_PIXELS", 16_000_000, "pixels", "frames × canvas pixels of a GIF (its decoding time)"),
     Limit("GIF_MAX_BYTES", 16 * _MiB, "bytes", "size of a GIF file"),
     Limit("NPY_MAX_BYTES", 512 * _MiB, "bytes", "data of a .npy array"),

@@ -104,7 +104,10 @@ def _bvh_op(text: str, op: str, i: int, j: int, x: float) -> str:
         factor = _pick([1e3, 1e6, 1e9, 1e-9, -1.0, 1e300], i)
 
         def scale(m):
-            vals = [float(v) * factor for v in m.group(2).split()]
+            try:
+                vals = [float(v) * factor for v in m.group(2).split()]
+            except ValueError:  # an earlier mutation broke this line: leave it
+                return m.group(0)
             return m.group(1) + " ".join(repr(v) for v in vals)
 
         return re.sub(r"(?im)^(\s*OFFSET\s+)([^\n]*)$", scale, text)
