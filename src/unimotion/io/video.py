@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -346,10 +347,13 @@ class _FrameBudget:
                      error=VideoLimitError)
 
 
+_GIF_BLOCK_RE = re.compile(rb"[!,;]")  # extension, image descriptor, trailer
+
+
 def gif_layout(data: bytes) -> tuple[int, int, int]:
     """(canvas width, canvas height, number of frames) of GIF bytes from its block structure alone — no
-    decompression, linear in the file size. The canvas covers the logical screen and every frame's extent.
-    A structure that ends early (truncated file) counts the frames seen so far."""
+    decompression, linear in the file size. The canvas covers the logical screen and every frame's extent;
+    unknown bytes between blocks are skipped as Pillow skips them; a truncated file counts the frames seen."""
     if len(data) < 13 or data[:3] != b"GIF":
         return 0, 0, 0
     width, height = struct.unpack("<HH", data[6:10])
@@ -376,8 +380,13 @@ def gif_layout(data: bytes) -> tuple[int, int, int]:
             pos += 10 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0) + 1  # + LZW minimum code size
             pos = skip_sub_blocks(pos)
             frames += 1
-        else:  # trailer (0x3B) or garbage: what Pillow can decode ends here too
+        elif kind == 0x3B:  # trailer
             break
+        else:  # Pillow skips bytes it does not recognise and reads on: jump to the next block introducer
+            found = _GIF_BLOCK_RE.search(data, pos + 1)
+            if found is None:
+                break
+            pos = found.start()
     return width, height, frames
 
 
@@ -389,9 +398,13 @@ def read_gif(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     (frames × canvas: decoding time grows with it); the decoded frames are counted again while decoding.
     Corrupt files raise :class:`InputError`.
     """
-    from PIL import ImageSequence
-
     path = Path(path)
+    frames, durations = _decode_gif(_open_gif(path), path)
+    return np.stack(frames), np.asarray(durations)
+
+
+def _open_gif(path: Path):
+    """Open a GIF after checking its layout (canvas, frames, frames × canvas) from the raw bytes."""
     im = open_image(path, "GIF")
     try:
         with open(path, "rb") as f:
@@ -405,33 +418,53 @@ def read_gif(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     except Exception:
         im.close()
         raise
-    budget = _FrameBudget(path)
-    frames, durations = [], []
+    return im
+
+
+def _decode_gif(im, path: Path) -> tuple[list[np.ndarray], list[float]]:
+    """Decode the frames of an opened GIF: [(H, W, 3) uint8], [duration ms]; frames × canvas is counted
+    against GIF_MAX_PIXELS (and the frame count against VIDEO_MAX_FRAMES) before each frame is converted."""
+    from PIL import ImageSequence
+
+    frames: list[np.ndarray] = []
+    durations: list[float] = []
+    pixels = 0
     with im, _reading_image(path, "GIF"):
         for frame in ImageSequence.Iterator(im):
             w, h = frame.size
-            budget.add(h, w)
+            pixels += w * h
+            limits.check("VIDEO_MAX_FRAMES", len(frames) + 1, f"GIF {path} has more frames", error=VideoLimitError)
+            limits.check("GIF_MAX_PIXELS", pixels, f"GIF {path} decodes to more pixels (frames × canvas)",
+                         error=VideoLimitError)
             frames.append(np.asarray(frame.convert("RGB")))
             duration = frame.info.get("duration", 0) or 0
             durations.append(float(duration) if isinstance(duration, (int, float)) else 0.0)
     shapes = {f.shape for f in frames}
     if len(shapes) != 1:
         raise InputError(f"GIF {path}: frames differ in size {sorted(shapes)}")
-    return np.stack(frames), np.asarray(durations)
+    return frames, durations
 
 
-def _expand_gif(frames: np.ndarray, durations: np.ndarray, fps: float | None, path: Path) -> np.ndarray:
-    """Repeat merged GIF frames back to the base frame rate (see :func:`read_video`), within the limits."""
-    if not ((durations > 0).all() and (fps is not None or len(frames) > 1)):
-        return frames
-    base = 1000.0 / _check_fps(fps) if fps is not None else float(durations.min())
-    repeats = np.maximum(1, np.round(np.minimum(durations / base, 1e12))).astype(np.int64)
+def _expand_gif(frames: list[np.ndarray], durations: list[float], fps: float | None, path: Path) -> np.ndarray:
+    """Repeat merged GIF frames back to the base frame rate (see :func:`read_video`), within the limits:
+    the expanded size is checked first, then written into one array (no intermediate stack)."""
+    delays = np.asarray(durations, dtype=np.float64)
+    if (delays > 0).all() and (fps is not None or len(frames) > 1):
+        base = 1000.0 / _check_fps(fps) if fps is not None else float(delays.min())
+        repeats = np.maximum(1, np.round(np.minimum(delays / base, 1e12))).astype(np.int64)
+        rate = f" (frame delays at {1000.0 / base:g} fps)"
+    else:
+        repeats, rate = np.ones(len(frames), dtype=np.int64), ""
     total = int(repeats.sum())
-    _, h, w, _ = frames.shape
-    limits.check("VIDEO_MAX_FRAMES", total, f"GIF {path} expands (frame delays at {1000.0 / base:g} fps) to more frames",
-                 error=VideoLimitError)
-    limits.check("VIDEO_MAX_PIXELS", total * h * w, f"GIF {path} expands to more pixels", error=VideoLimitError)
-    return np.repeat(frames, repeats, axis=0)
+    h, w, _ = frames[0].shape
+    limits.check("VIDEO_MAX_FRAMES", total, f"GIF {path} expands{rate} to more frames", error=VideoLimitError)
+    limits.check("VIDEO_MAX_PIXELS", total * h * w, f"GIF {path} expands{rate} to more pixels", error=VideoLimitError)
+    out = np.empty((total, h, w, 3), dtype=np.uint8)
+    pos = 0
+    for frame, r in zip(frames, repeats.tolist(), strict=True):
+        out[pos: pos + r] = frame
+        pos += r
+    return out
 
 
 def read_video(path: str | os.PathLike, fps: float | None = None) -> np.ndarray:
@@ -454,17 +487,19 @@ def read_video(path: str | os.PathLike, fps: float | None = None) -> np.ndarray:
         return _read_folder(path)
     suffix = path.suffix.lower()
     if suffix == ".gif":
-        frames, durations = read_gif(path)
+        im = _open_gif(path)
+        frames, durations = _decode_gif(im, path)
         return _expand_gif(frames, durations, fps, path)
     if suffix == ".npy":
         from ..utils.io import load_npy
 
         _check_input_file(path, "video")
-        frames = check_frames(load_npy(path, what="video"), name=str(path))
-        t, h, w, _ = frames.shape
-        _check_image_size((w, h), path, "video")
-        _FrameBudget(path).add(h, w, t)
-        return frames
+        mapped = load_npy(path, what="video", mmap=True)  # header checked; nothing copied yet
+        if mapped.ndim in (3, 4) and mapped.dtype == np.uint8:
+            t, h, w = mapped.shape[:3]
+            _check_image_size((w, h), path, "video")
+            _FrameBudget(path).add(h, w, t)
+        return check_frames(np.array(mapped), name=str(path))
     if suffix in IMAGE_SUFFIXES:
         return read_image(path)[None]
     if suffix in (".mp4", ".mov", ".avi", ".webm", ".mkv"):
