@@ -20,7 +20,8 @@ cases in ``tests/fuzz/hostile.py``):
 Each input runs in a worker process (``nice``-able, single thread) that reports, per input, the outcome, the
 reader's wall time and the process's peak RSS. Outcomes: ``ok`` (finite output), ``library_error``
 (a ``UnimotionError``), ``raw_exception`` (anything else), ``non_finite`` (NaN/Inf or joints beyond
-MOTION_MAX_ABS returned), ``hang`` (over ``--timeout`` s: the worker is killed and restarted), ``memory``
+MOTION_MAX_ABS returned), ``hang`` (over ``--timeout`` s of the reader's CPU time, or 3× that of wall time: a stuck worker is
+killed and restarted), ``memory``
 (peak RSS grew past ``--memory-gb`` over the worker's baseline, or an allocation past it failed: the worker
 runs under ``RLIMIT_AS`` = its size after imports + that budget, and is restarted), ``crash`` (the worker died),
 ``generator_error`` (building the input failed: a bug of this script, never of a reader).
@@ -56,6 +57,12 @@ BAD = ("raw_exception", "hang", "memory", "non_finite", "crash", "generator_erro
 # =========================================================================================== worker side
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process (page faults included, time waiting for a core excluded)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _vm_bytes() -> int:
@@ -261,7 +268,7 @@ class _Inputs:
             return {"family": family, "index": index, "outcome": "generator_error", "seconds": 0.0, "limit": None,
                     "detail": f"{type(exc).__name__}: {str(exc)[:200]}", "input": "", "rss_mb": _rss_mb(),
                     "build_s": time.perf_counter() - built}
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_s()
         outcome, detail, limit = "ok", "", None
         try:
             out = fn()
@@ -277,9 +284,9 @@ class _Inputs:
             outcome, detail = "memory", "MemoryError"
         except Exception as exc:  # noqa: BLE001 - what the campaign counts
             outcome, detail = "raw_exception", f"{type(exc).__name__}: {str(exc)[:200]}"
-        seconds = time.perf_counter() - start
-        return {"family": family, "index": index, "outcome": outcome, "seconds": seconds, "limit": limit,
-                "detail": detail, "input": what, "rss_mb": _rss_mb(), "build_s": start - built}
+        seconds, cpu = time.perf_counter() - start, _cpu_s() - cpu_start
+        return {"family": family, "index": index, "outcome": outcome, "seconds": seconds, "cpu_s": cpu,
+                "limit": limit, "detail": detail, "input": what, "rss_mb": _rss_mb(), "build_s": start - built}
 
 
 def worker_main(seed: int, memory_gb: float, work: str) -> None:
@@ -360,18 +367,22 @@ def campaign(seed: int, scale: float, timeout: float, memory_gb: float, progress
         started = time.time()
         for k, (family, index) in enumerate(plan):
             # generous wall clock for building the input; a reader past `timeout` is a hang either way
-            report = worker.ask(family, index, timeout + 30.0)
+            report = worker.ask(family, index, 3 * timeout + 30.0)
             if report is None:
                 alive = worker.proc.poll() is None
                 outcome = "hang" if alive else "crash"
-                report = {"family": family, "index": index, "outcome": outcome, "seconds": timeout, "limit": None,
+                report = {"family": family, "index": index, "outcome": outcome, "seconds": timeout + 30.0,
+                          "cpu_s": None, "limit": None,
                           "detail": "no answer" if alive else f"worker exit {worker.proc.returncode}", "input": "",
                           "rss_growth_mb": None}
                 worker.close()
                 worker = Worker(seed, memory_gb, Path(work))
                 restarts[outcome] += 1
             else:
-                if report["seconds"] > timeout and report["outcome"] not in BAD:
+                # a hang: the reader's own CPU time past the timeout, or its wall time past 3× the timeout (the
+                # machine is shared: waiting for a core is not the reader's work, but a stuck reader is caught)
+                slow = report.get("cpu_s", report["seconds"]) > timeout or report["seconds"] > 3 * timeout
+                if slow and report["outcome"] not in BAD:
                     report["outcome"] = "hang"
                 if report.get("rss_growth_mb", 0) > memory_gb * 1024 and report["outcome"] not in BAD:
                     report["outcome"], report["detail"] = "memory", f"peak RSS +{report['rss_growth_mb']:.0f} MB"
@@ -401,6 +412,7 @@ def summarise(results: list[dict]) -> list[dict]:
         rs = [r for r in results if family == "all" or r["family"] == family]
         counts = Counter(r["outcome"] for r in rs)
         secs = np.array([r["seconds"] for r in rs])
+        cpus = np.array([r["cpu_s"] for r in rs if r.get("cpu_s") is not None] or [0.0])
         growth = [r["rss_growth_mb"] for r in rs if r.get("rss_growth_mb") is not None]
         rows.append({
             "reader": family, "inputs": len(rs), "ok": counts["ok"], "library_error": counts["library_error"],
@@ -408,7 +420,7 @@ def summarise(results: list[dict]) -> list[dict]:
             "memory_over_budget": counts["memory"], "non_finite": counts["non_finite"], "crash": counts["crash"],
             "generator_error": counts["generator_error"],
             "limit_errors": sum(1 for r in rs if r.get("limit")),
-            "max_s": float(secs.max()), "p99_s": float(np.percentile(secs, 99)),
+            "max_cpu_s": float(cpus.max()), "max_wall_s": float(secs.max()), "p99_wall_s": float(np.percentile(secs, 99)),
             "peak_rss_growth_mb": float(max(growth)) if growth else 0.0,
         })
     return rows
@@ -450,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print(f"{row['reader']:>10}: {row['inputs']:6d} inputs  ok {row['ok']:5d}  library errors "
               f"{row['library_error']:5d}  raw {row['raw_exception']}  hangs {row['hang_over_timeout']}  memory "
-              f"{row['memory_over_budget']}  non-finite {row['non_finite']}  crash {row['crash']}  max {row['max_s']:.2f} s  "
+              f"{row['memory_over_budget']}  non-finite {row['non_finite']}  crash {row['crash']}  max {row['max_cpu_s']:.2f} s CPU "
+              f"{row['max_wall_s']:.2f} s wall  "
               f"peak RSS +{row['peak_rss_growth_mb']:.0f} MB")
     for r in bad[:20]:
         print("BAD", r)
@@ -458,10 +471,13 @@ def main(argv: list[str] | None = None) -> int:
         "Every input was generated from the seed by `benchmarks/fuzz.py` (mutators in `tests/fuzz/mutators.py`, named "
         "cases in `tests/fuzz/hostile.py`) and read in a single-threaded worker process. `library_error`: the reader "
         "raised a `UnimotionError` (`limit_errors` of them name a limit of `unimotion.limits`); `raw_exception`: any "
-        "other exception; `hang_over_timeout`: the reader took longer than the timeout; `memory_over_budget`: the "
+        "other exception; `hang_over_timeout`: the reader used more CPU time (user + system, page faults included) than "
+        "the timeout, or more than 3× the timeout of wall time (the machine is shared with other jobs: time spent "
+        "waiting for a core is not the reader's); `memory_over_budget`: the "
         "worker's peak RSS grew past the budget or an allocation past it failed (the worker runs under `RLIMIT_AS`); "
-        "`non_finite`: a returned array held NaN/Inf (or, for motions, joints beyond `MOTION_MAX_ABS`); `max_s` / "
-        "`p99_s`: reader wall time; `peak_rss_growth_mb`: the worker's peak RSS above its size after imports. "
+        "`non_finite`: a returned array held NaN/Inf (or, for motions, joints beyond `MOTION_MAX_ABS`); `max_cpu_s`: the "
+        "longest reader CPU time; `max_wall_s` / `p99_wall_s`: reader wall time; `peak_rss_growth_mb`: the worker's "
+        "peak RSS above its size after imports. "
         f"Limits hit: {', '.join(f'{k} ({v})' for k, v in sorted(limit_hits.items()))}."
     )
     json_path, md_path = write_results(args.out, rows, meta, "Robustness: fuzz campaign over every reader", notes=notes)

@@ -46,8 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Every failure ends with a one-line ``error: ...`` on stderr and a non-zero exit
     (2: bad input, a missing file or a library error; 1: another file-system or an unexpected failure;
-    130: interrupted);
-    ``--debug`` or ``UNIMOTION_DEBUG=1`` lets the traceback through instead."""
+    130: interrupted); ``--debug`` or ``UNIMOTION_DEBUG=1`` lets the traceback through instead."""
     from ..utils.logging import setup_logging
 
     parser = build_parser()

@@ -92,6 +92,7 @@ log = get_logger(__name__)
 class RetargetLimitError(RetargetError, LimitError):
     """Resampling or the retargeted motion would exceed a limit of :mod:`unimotion.limits`."""
 
+
 TARGET_NAMES: tuple[str, ...] = T2M22.joint_names
 
 #: Arc-length positions of spine1 and spine2 on pelvis → spine3 in the SMPL-X neutral rest skeleton.
@@ -771,7 +772,7 @@ def _check_output(joints: np.ndarray, translations: np.ndarray) -> None:
             raise RetargetError(f"the retargeted {what} contain NaN or Inf (the BVH values are too extreme)")
         if arr.size:
             limits.check("MOTION_MAX_ABS", float(np.abs(arr).max()),
-                         f"a retargeted {what[:-1] if what.endswith('s') else what} is too far from the origin",
+                         f"a retargeted value of the {what} is too far from the origin",
                          error=RetargetLimitError)
 
 
