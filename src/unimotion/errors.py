@@ -48,3 +48,27 @@ class DatasetError(UnimotionError):
 
 class InputError(UnimotionError, ValueError):
     """A user-supplied argument is invalid (empty text, impossible length, unknown option...)."""
+
+
+class LimitError(UnimotionError, ValueError):
+    """An input exceeds a resource limit of :mod:`unimotion.limits` (the message names the limit and how to
+    raise it; ``limit`` holds its name). Readers raise subclasses that are also their format's error
+    (e.g. a too-large BVH raises an error that is both a ``BVHError`` and a ``LimitError``)."""
+
+    limit: str | None = None
+
+
+class FileAccessError(UnimotionError, OSError):
+    """A file or folder cannot be read or written: missing, permission denied, read-only, disk full."""
+
+
+class MissingFileError(FileAccessError, FileNotFoundError):
+    """An input file or folder does not exist."""
+
+
+class OutputExistsError(FileAccessError, FileExistsError):
+    """An output path exists (or appeared while the command ran) and overwriting was not allowed."""
+
+
+class MotionLimitError(MotionError, LimitError):
+    """A motion array holds magnitudes no body has (beyond ``MOTION_MAX_ABS``) or exceeds a size limit."""

@@ -157,10 +157,22 @@ def output_paths(args: argparse.Namespace) -> list[Path]:
 
 def read_motion(path: str | Path, fps: float, rig: str = "auto", start: float = 0.0,
                 max_seconds: float | None = None) -> tuple[np.ndarray, str]:
-    """A motion file → (joints (T, 22, 3) or features (T, D), kind) at ``fps`` (see the module docstring)."""
+    """A motion file → (joints (T, 22, 3) or features (T, D), kind) at ``fps`` (see the module docstring).
+
+    Every array is checked before it is read (``.npy`` / ``.npz`` headers against :mod:`unimotion.limits`,
+    never unpickled) and after (numbers only, finite, magnitudes within ``MOTION_MAX_ABS``).
+    """
+    from .. import limits
+    from ..errors import MissingFileError
+    from ..utils.io import load_npy, load_npz_arrays
+
     path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"motion file {path} does not exist")
     if not path.is_file():
-        raise FileNotFoundError(f"motion file {path} does not exist")
+        raise InputError(f"motion file {path} is not a file")
+    if start < 0 or not np.isfinite(start) or (max_seconds is not None and not (max_seconds > 0 and np.isfinite(max_seconds))):
+        raise InputError("--start must be a finite number >= 0 and --max-seconds a finite number > 0")
     suffix = path.suffix.lower()
     if suffix == ".bvh":
         from ..io.bvh import read_bvh
@@ -168,31 +180,26 @@ def read_motion(path: str | Path, fps: float, rig: str = "auto", start: float = 
 
         arr, kind = retarget_to_t2m(read_bvh(path), mapping=rig, target_fps=fps), "joints"
     elif suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise InputError(f"{path}: not a plain .npy array ({exc})") from exc
+        arr = load_npy(path, what="motion file", mmap=True)  # sliced below before anything is copied
         kind = "joints" if arr.ndim == 3 else "features"
     elif suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if "features" in z.files:
-                    arr, kind = z["features"], "features"
-                elif "joints" in z.files:
-                    arr, kind = z["joints"], "joints"
-                else:
-                    raise InputError(f"{path}: an .npz input needs a 'features' or 'joints' array (has {z.files})")
-        except ValueError as exc:
-            raise InputError(f"{path}: not a readable .npz ({exc})") from exc
+        arrays = load_npz_arrays(path, names=("features", "joints"), what="motion file", kinds="biuf")
+        if "features" in arrays:
+            arr, kind = arrays["features"], "features"
+        elif "joints" in arrays:
+            arr, kind = arrays["joints"], "joints"
+        else:
+            raise InputError(f"{path}: an .npz input needs a numeric 'features' or 'joints' array")
     else:
         raise InputError(f"{path}: unknown motion format {path.suffix!r}; use .bvh, .npy or .npz")
-    if start < 0 or (max_seconds is not None and max_seconds <= 0):
-        raise InputError("--start must be >= 0 and --max-seconds > 0")
-    s = int(round(start * fps))
-    e = None if max_seconds is None else s + int(round(max_seconds * fps))
-    arr = np.asarray(arr)[s:e]
+    if arr.ndim not in (2, 3):
+        raise InputError(f"{path}: expected joints (T, 22, 3) or features (T, D), got shape {arr.shape}")
+    s = int(round(min(start * fps, 1e15)))
+    e = None if max_seconds is None else s + int(round(min(max_seconds * fps, 1e15)))
+    arr = np.array(arr[s:e])  # a copy of the slice (also detaches a memory map from its file)
     if arr.shape[0] == 0:
         raise InputError(f"{path}: no frames left after --start {start} s")
+    limits.check_motion_values(arr, f"{path}")
     return arr, kind
 
 

@@ -42,28 +42,34 @@ class LoadedMotion:
 
 
 def _load_npy(path: Path, key: str | None) -> tuple[np.ndarray, dict]:
+    from ..utils.io import load_npy
+
     if key is not None:
         raise InputError(f"--key only applies to .npz files, not {path.name}")
-    return np.load(path, allow_pickle=False), {}
+    return load_npy(path, what="motion file"), {}  # header checked against unimotion.limits, never unpickled
 
 
 def _load_npz(path: Path, key: str | None) -> tuple[np.ndarray, dict]:
-    with np.load(path, allow_pickle=False) as data:
-        names = list(data.keys())
-        if key is None:
-            key = next((k for k in NPZ_KEYS if k in names), None)
-            if key is None and len(names) == 1:
-                key = names[0]
-        if key is None or key not in names:
-            raise InputError(f"{path.name} holds arrays {names}; choose one with --key")
-        extra = {}
-        if "fps" in names and np.asarray(data["fps"]).size == 1:
-            extra["fps"] = float(np.asarray(data["fps"]).reshape(()))
-        for cap_key in ("captions", "caption", "text"):
-            if cap_key in names and data[cap_key].dtype.kind == "U":
-                extra["captions"] = [str(c) for c in np.asarray(data[cap_key]).reshape(-1)]
-                break
-        return np.asarray(data[key]), extra
+    from ..utils.io import load_npz_arrays
+
+    data = load_npz_arrays(path, what="motion file")  # every member's header checked before it is read
+    names = list(data)
+    if key is None:
+        key = next((k for k in NPZ_KEYS if k in names), None)
+        if key is None and len(names) == 1:
+            key = names[0]
+    if key is None or key not in names:
+        raise InputError(f"{path.name} holds arrays {names}; choose one with --key")
+    extra: dict = {}
+    if "fps" in names and data["fps"].size == 1 and data["fps"].dtype.kind in "iuf":
+        fps = float(data["fps"].reshape(()))
+        if np.isfinite(fps) and fps > 0:
+            extra["fps"] = fps
+    for cap_key in ("captions", "caption", "text"):
+        if cap_key in names and data[cap_key].dtype.kind == "U":
+            extra["captions"] = [str(c)[:200] for c in data[cap_key].reshape(-1)[:1000]]
+            break
+    return data[key], extra
 
 
 def _load_bvh(path: Path, key: str | None) -> tuple[np.ndarray, dict]:
@@ -84,6 +90,17 @@ LOADERS: dict[str, Callable[[Path, str | None], tuple[np.ndarray, dict]]] = {
 
 def load_motion(path: str | os.PathLike, stats_dir: str | os.PathLike | None = None, key: str | None = None,
                 index: int | None = None) -> LoadedMotion:
+    """Read joints (T, J, 3) from a motion file (see :func:`_load_motion`); the joints must be finite and
+    within ``MOTION_MAX_ABS`` metres of the origin (:mod:`unimotion.limits`)."""
+    from .. import limits
+
+    loaded = _load_motion(path, stats_dir, key, index)
+    limits.check_motion_values(loaded.joints, f"{Path(path).name}: the joints")
+    return loaded
+
+
+def _load_motion(path: str | os.PathLike, stats_dir: str | os.PathLike | None = None, key: str | None = None,
+                 index: int | None = None) -> LoadedMotion:
     """Read joints (T, J, 3) from a motion file (see the module docstring).
 
     Args:
@@ -92,11 +109,12 @@ def load_motion(path: str | os.PathLike, stats_dir: str | os.PathLike | None = N
         key: the array to use inside an ``.npz`` (default: the first of :data:`NPZ_KEYS`, or the only one).
         index: pick one motion from a batch (B, T, ...); a leading batch of 1 is dropped automatically.
     """
+    from ..errors import MissingFileError
     from ..io.render import check_joints
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"input not found: {path}")
+        raise MissingFileError(f"input not found: {path}")
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise InputError(f"unsupported input {path.name!r}: expected one of {', '.join(sorted(LOADERS))}")

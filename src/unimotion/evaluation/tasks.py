@@ -46,7 +46,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..data.humanml3d import HumanML3DReader, MotionRecord, read_split
-from ..errors import DatasetError, InputError, MotionError
+from ..errors import DatasetError, InputError, MissingFileError, MotionError
+from ..utils.io import load_npy, load_npz_arrays, read_json_limited, read_text_limited
 from . import metrics as M
 from .protocol import PROTOCOL_BATCH_SIZE, check_batch_size, embed_motions, embed_texts, replicate
 
@@ -164,20 +165,12 @@ def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     if path.is_dir():
         for f in sorted(path.glob("*.npy")):
-            try:
-                arr = np.load(f, allow_pickle=False)
-            except ValueError as exc:
-                raise InputError(f"{f}: not a plain .npy array ({exc})") from exc
-            out[f.stem] = _check_array(arr, f.stem, str(f))
+            out[f.stem] = _check_array(load_npy(f, what="prediction"), f.stem, str(f))  # header checked first
     elif path.is_file() and path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                for k in data.files:
-                    out[k] = _check_array(data[k], k, str(path))
-        except ValueError as exc:
-            raise InputError(f"{path}: not a readable .npz ({exc})") from exc
+        for k, arr in load_npz_arrays(path, what="predictions", kinds="biuf", max_members=1_000_000).items():
+            out[k] = _check_array(arr, k, str(path))
     elif not path.exists():
-        raise FileNotFoundError(f"prediction path {path} does not exist")
+        raise MissingFileError(f"prediction path {path} does not exist")
     else:
         raise InputError(f"{path}: predictions must be a folder of .npy files or a .npz file")
     if not out:
@@ -409,8 +402,8 @@ def read_captions(path: str | os.PathLike) -> dict[str, str]:
     """Predicted captions: ``.json`` ``{id: caption}`` or ``.jsonl`` lines ``{"id": ..., "caption": ...}``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"caption file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+        raise MissingFileError(f"caption file {path} does not exist")
+    text = read_text_limited(path, what="caption file")
     out: dict[str, str] = {}
     if path.suffix == ".jsonl":
         for lineno, line in enumerate(text.splitlines(), start=1):
@@ -418,7 +411,7 @@ def read_captions(path: str | os.PathLike) -> dict[str, str]:
                 continue
             try:
                 item = json.loads(line)
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, RecursionError) as exc:
                 raise InputError(f"{path}:{lineno}: invalid JSON: {exc}") from exc
             if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not isinstance(item.get("caption"), str):
                 raise InputError(f"{path}:{lineno}: expected {{\"id\": str, \"caption\": str}}")
@@ -426,7 +419,7 @@ def read_captions(path: str | os.PathLike) -> dict[str, str]:
     else:
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise InputError(f"{path}: invalid JSON: {exc}") from exc
         if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
             raise InputError(f"{path}: expected a JSON object {{id: caption}} of strings")
@@ -543,11 +536,8 @@ def read_edits(path: str | os.PathLike) -> list[EditPair]:
     """``edits.json``: a list of ``{"id", "target"[, "source", "instruction"]}`` objects."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"edit list {path} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: invalid JSON: {exc}") from exc
+        raise MissingFileError(f"edit list {path} does not exist")
+    data = read_json_limited(path, what="edit list")
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a JSON list of edits")
     out = []

@@ -45,6 +45,7 @@ import io
 import math
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,10 +53,11 @@ from typing import IO
 
 import numpy as np
 
-from ..errors import BVHError
+from .. import limits
+from ..errors import BVHError, LimitError
 from ..motion.rotations import euler_to_quat, quat_apply, quat_to_euler
 from ..motion.skeleton import forward_kinematics
-from ..utils.io import write_text
+from ..utils.io import read_limited, write_text
 
 __all__ = [
     "CHANNEL_NAMES",
@@ -81,6 +83,15 @@ _FRAME_TIME_RE = re.compile(r"\s*Frame\s+Time\s*:\s*(\S*)\s*\Z", re.IGNORECASE)
 _MOTION_BYTES = b"0123456789+-.eE \t\n"
 _MAX_CHANNELS_PER_JOINT = 6
 _MAX_FRAME_DIGITS = 9  # "Frames:" below 10^9 (a guard against absurd counts, not a practical limit)
+_MAX_TOKEN_CHARS = 256  # longest word (number, keyword, joint name) accepted in the hierarchy
+_TOKEN_RE = re.compile(r"[{}]|[^\s{}]+")
+
+
+
+
+class BVHLimitError(BVHError, LimitError):
+    """A BVH file (or motion) exceeds a limit of :mod:`unimotion.limits` (joints, depth, frames, frame time,
+    duration, coordinate or angle magnitude, file size)."""
 
 
 # =========================================================================================== model
@@ -169,6 +180,22 @@ class BVHMotion:
                 raise BVHError(f"end site of joint {self.names[j]!r} must be 3 finite numbers")
             sites[j] = off
         self.end_sites = dict(sorted(sites.items()))
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        """Sizes and magnitudes against :mod:`unimotion.limits` (a motion built in code obeys them too)."""
+        kw = {"error": BVHLimitError}
+        limits.check("BVH_MAX_JOINTS", self.num_joints, "the skeleton has more joints", **kw)
+        depth = [1] * self.num_joints
+        for j, p in enumerate(self.parents.tolist()[1:], start=1):
+            depth[j] = depth[p] + 1
+        limits.check("BVH_MAX_DEPTH", max(depth), "the skeleton nests deeper", **kw)
+        _check_sizes(self.num_joints, self.num_frames, self.frame_time)
+        coords = [("OFFSET", self.offsets)] + [("End Site OFFSET", o) for o in self.end_sites.values()]
+        for what, arr in coords:
+            if arr.size:
+                limits.check("BVH_MAX_COORDINATE", float(np.abs(arr).max()), f"an {what} value is too large", **kw)
+        _check_values(self.values, self.channels)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -395,40 +422,66 @@ def _first_duplicate(items: Sequence[str]) -> str | None:
 
 # =========================================================================================== parser
 class _Tokens:
-    """The HIERARCHY text as (token, line) pairs with a cursor; braces are tokens of their own."""
+    """The HIERARCHY text as (token, line) pairs with a cursor; braces are tokens of their own.
+
+    Tokens are produced lazily (one regular-expression scan, line numbers counted incrementally), so a
+    malformed header costs time and memory only up to its first error, whatever its size.
+    """
 
     def __init__(self, header: str, first_line: int, end_line: int, source: str | None):
-        self.items: list[tuple[str, int]] = []
-        for offset, line in enumerate(header.split("\n")):
-            for tok in line.replace("{", " { ").replace("}", " } ").split():
-                self.items.append((tok, first_line + offset))
-        self.pos = 0
+        self._text = header
+        self._iter = _TOKEN_RE.finditer(header)
+        self._line = first_line
+        self._line_pos = 0  # text position up to which newlines have been counted
+        self._buffer: list[tuple[str, int]] = []
         self.end_line = end_line
         self.source = source
+        self.max_coordinate = limits.get("BVH_MAX_COORDINATE")
 
-    def error(self, message: str, line: int | None) -> BVHError:
-        return BVHError(message, line=line, path=self.source)
+    def _pull(self) -> bool:
+        match = next(self._iter, None)
+        if match is None:
+            return False
+        start = match.start()
+        self._line += self._text.count("\n", self._line_pos, start)
+        self._line_pos = start
+        tok = match.group()
+        if len(tok) > _MAX_TOKEN_CHARS:
+            raise self.error(f"a word of {len(tok):,} characters ({tok[:20]!r}...); at most {_MAX_TOKEN_CHARS} "
+                             "are expected in a BVH hierarchy", self._line)
+        self._buffer.append((tok, self._line))
+        return True
 
     def peek(self) -> tuple[str, int] | None:
-        return self.items[self.pos] if self.pos < len(self.items) else None
+        if not self._buffer and not self._pull():
+            return None
+        return self._buffer[0]
 
     def next(self, expected: str) -> tuple[str, int]:
-        if self.pos >= len(self.items):
+        item = self.peek()
+        if item is None:
             raise self.error(f"unexpected end of the HIERARCHY section, expected {expected}", self.end_line)
-        item = self.items[self.pos]
-        self.pos += 1
+        self._buffer.pop(0)
         return item
 
     def words_on_line(self, line: int) -> list[str]:
         """Consume the tokens left on ``line`` up to (not including) a '{'."""
         words = []
-        while self.pos < len(self.items):
-            tok, ln = self.items[self.pos]
+        while True:
+            item = self.peek()
+            if item is None:
+                break
+            tok, ln = item
             if ln != line or tok == "{" or tok == "}":
                 break
             words.append(tok)
-            self.pos += 1
+            self._buffer.pop(0)
+            if sum(len(w) + 1 for w in words) > _MAX_TOKEN_CHARS:
+                raise self.error(f"a joint name longer than {_MAX_TOKEN_CHARS} characters", line)
         return words
+
+    def error(self, message: str, line: int | None) -> BVHError:
+        return BVHError(message, line=line, path=self.source)
 
     def number(self, what: str) -> float:
         tok, line = self.next(what)
@@ -437,6 +490,8 @@ class _Tokens:
         value = float(tok)
         if not math.isfinite(value):
             raise self.error(f"{what} is not finite ({tok!r})", line)
+        if abs(value) > self.max_coordinate:
+            raise limits.exceeded("BVH_MAX_COORDINATE", what, abs(value), error=BVHLimitError, line=line, path=self.source)
         return value
 
     def expect(self, literal: str, context: str) -> int:
@@ -467,7 +522,15 @@ def _parse_hierarchy(tokens: _Tokens):
     if tok.upper() != "HIERARCHY":
         raise tokens.error(f"expected 'HIERARCHY' at the start of the file, found {tok!r}", line)
 
-    def open_joint(keyword: str, kw_line: int, parent: int) -> _OpenJoint:
+    max_joints, max_depth = limits.get("BVH_MAX_JOINTS"), limits.get("BVH_MAX_DEPTH")
+
+    def open_joint(keyword: str, kw_line: int, parent: int, depth: int) -> _OpenJoint:
+        if len(names) + 1 > max_joints:
+            raise limits.exceeded("BVH_MAX_JOINTS", "the hierarchy has more joints", len(names) + 1,
+                                  error=BVHLimitError, line=kw_line, path=tokens.source)
+        if depth > max_depth:
+            raise limits.exceeded("BVH_MAX_DEPTH", "the hierarchy nests deeper", depth, error=BVHLimitError,
+                                  line=kw_line, path=tokens.source)
         words = tokens.words_on_line(kw_line)
         if not words:
             raise tokens.error(f"expected a joint name after {keyword}", kw_line)
@@ -485,7 +548,7 @@ def _parse_hierarchy(tokens: _Tokens):
     tok, line = tokens.next("'ROOT'")
     if tok.upper() != "ROOT":
         raise tokens.error(f"expected 'ROOT' after HIERARCHY, found {tok!r}", line)
-    stack = [open_joint("ROOT", line, -1)]
+    stack = [open_joint("ROOT", line, -1, 1)]
     expected = "OFFSET, CHANNELS, JOINT, End Site or '}'"
     while stack:
         cur = stack[-1]
@@ -504,7 +567,7 @@ def _parse_hierarchy(tokens: _Tokens):
             count = int(count_tok) if len(count_tok) <= 6 else _MAX_CHANNELS_PER_JOINT + 1
             if count > _MAX_CHANNELS_PER_JOINT:
                 raise tokens.error(
-                    f"joint {cur.name!r} declares {count} channels; at most {_MAX_CHANNELS_PER_JOINT} "
+                    f"joint {cur.name!r} declares {count_tok[:20]} channels; at most {_MAX_CHANNELS_PER_JOINT} "
                     "(X/Y/Z position and rotation) are possible", count_line
                 )
             chans: list[str] = []
@@ -521,7 +584,7 @@ def _parse_hierarchy(tokens: _Tokens):
                 chans.append(canon)
             cur.channels = tuple(chans)
         elif key == "JOINT":
-            stack.append(open_joint("JOINT", line, cur.index))
+            stack.append(open_joint("JOINT", line, cur.index, len(stack) + 1))
         elif key == "END":
             site_tok, site_line = tokens.next("'Site' after End")
             if site_tok.upper() != "SITE":
@@ -631,12 +694,60 @@ def _parse_motion_values(body: str, first_line: int, num_frames: int, num_channe
     if body.encode("utf-8", "replace").translate(None, _MOTION_BYTES):
         raise fail()  # a character that cannot be part of a number
     try:
-        values = np.loadtxt(io.StringIO(body), dtype=np.float64, comments=None, ndmin=2)
+        # max_rows: one row more than declared is enough to see the mismatch (and bounds the allocation)
+        with warnings.catch_warnings():  # "blank line not counted towards max_rows": what we want
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.loadtxt(io.StringIO(body), dtype=np.float64, comments=None, ndmin=2,
+                                max_rows=num_frames + 1)
     except ValueError:
         raise fail() from None
     if values.shape != (num_frames, num_channels) or not np.all(np.isfinite(values)):
         raise fail()
     return values
+
+
+def _check_sizes(num_joints: int, num_frames: int, frame_time: float, source: str | None = None,
+                 frames_line: int | None = None, time_line: int | None = None) -> None:
+    """Frames, frame time, frames × joints and duration against :mod:`unimotion.limits`."""
+    kw = {"error": BVHLimitError, "path": source}
+    limits.check("BVH_MAX_FRAMES", num_frames, f"'Frames: {num_frames}'", line=frames_line, **kw)
+    limits.check("BVH_MIN_FRAME_TIME", frame_time, f"'Frame Time: {frame_time:g}'", line=time_line, **kw)
+    limits.check("BVH_MAX_FRAME_TIME", frame_time, f"'Frame Time: {frame_time:g}'", line=time_line, **kw)
+    limits.check("BVH_MAX_FRAME_JOINTS", num_frames * num_joints,
+                 f"{num_frames} frames of {num_joints} joints", line=frames_line, **kw)
+    limits.check("BVH_MAX_SECONDS", num_frames * frame_time,
+                 f"{num_frames} frames of {frame_time:g} s last longer", line=time_line, **kw)
+
+
+def _column_limits(channels: Sequence[Sequence[str]]) -> tuple[np.ndarray, list[str]]:
+    """Per value column: the bound on its magnitude and the name of that limit."""
+    names = ["BVH_MAX_COORDINATE" if c in _POSITION_AXIS else "BVH_MAX_ANGLE" for chans in channels for c in chans]
+    bound = {n: limits.get(n) for n in ("BVH_MAX_COORDINATE", "BVH_MAX_ANGLE")}
+    return np.array([bound[n] for n in names], dtype=np.float64), names
+
+
+def _check_values(values: np.ndarray, channels: Sequence[Sequence[str]], body: str | None = None,
+                  first_line: int | None = None, source: str | None = None) -> None:
+    """Reject position channels beyond BVH_MAX_COORDINATE and rotation channels beyond BVH_MAX_ANGLE."""
+    if values.size == 0:
+        return
+    bounds, names = _column_limits(channels)
+    over = np.abs(values) > bounds
+    if not over.any():
+        return
+    row, col = (int(i) for i in np.argwhere(over)[0])
+    line = None
+    if body is not None and first_line is not None:  # the file line of frame `row` (blank lines are skipped)
+        seen = -1
+        for i, text_line in enumerate(body.split("\n")):
+            if text_line.strip():
+                seen += 1
+                if seen == row:
+                    line = first_line + i
+                    break
+    kind = "position" if names[col] == "BVH_MAX_COORDINATE" else "rotation"
+    raise limits.exceeded(names[col], f"frame {row + 1}: {kind} value {values[row, col]:g} is too large",
+                          error=BVHLimitError, line=line, path=source)
 
 
 def parse_bvh(text: str, source: str | None = None) -> BVHMotion:
@@ -676,12 +787,16 @@ def parse_bvh(text: str, source: str | None = None) -> BVHMotion:
     if m is None:
         raise BVHError(f"expected 'Frame Time: seconds', found {time_text.strip()[:60]!r}", line=time_line, path=source)
     if not _NUMBER_RE.match(m.group(1)) or not (0 < float(m.group(1)) < math.inf):
-        raise BVHError(f"the frame time must be a positive number of seconds, found {m.group(1)!r}", line=time_line, path=source)
+        raise BVHError(f"the frame time must be a positive number of seconds, found {m.group(1)[:40]!r}",
+                       line=time_line, path=source)
     frame_time = float(m.group(1))
+    _check_sizes(len(names), num_frames, frame_time, source, frames_line, time_line)
 
     channels = tuple(j.channels or () for j in joints)
     num_channels = sum(len(c) for c in channels)
-    values = _parse_motion_values(text[body_start:], body_line, num_frames, num_channels, frames_line, source)
+    body = text[body_start:]
+    values = _parse_motion_values(body, body_line, num_frames, num_channels, frames_line, source)
+    _check_values(values, channels, body, body_line, source)
     return BVHMotion(
         names=tuple(names),
         parents=np.array(parents, dtype=np.int64),
@@ -704,20 +819,29 @@ def read_bvh(source: str | os.PathLike | bytes | IO) -> BVHMotion:
     """Read a BVH motion from a path, from BVH text, from bytes or from an open (text or binary) file.
 
     A ``str`` is taken as BVH text when it contains a line break or starts with ``HIERARCHY``, else as
-    a path. A missing file raises ``FileNotFoundError``; malformed content raises :class:`BVHError`.
+    a path. A missing file raises :class:`~unimotion.errors.MissingFileError` (a ``FileNotFoundError``), an
+    unreadable one :class:`~unimotion.errors.FileAccessError`; malformed content raises :class:`BVHError`
+    and content beyond :mod:`unimotion.limits` a :class:`BVHLimitError`.
     """
+    max_bytes = limits.get("BVH_MAX_BYTES")
     if isinstance(source, str) and ("\n" in source or "\r" in source or not source.strip()
                                     or source.lstrip("\ufeff \t").upper().startswith("HIERARCHY")):
+        limits.check("BVH_MAX_BYTES", len(source), "the BVH text is longer", error=BVHLimitError)
         return parse_bvh(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        return parse_bvh(_decode(path.read_bytes()), source=str(path))
+        data = read_limited(path, max_bytes, "BVH_MAX_BYTES", "BVH file", error=BVHLimitError)
+        return parse_bvh(_decode(data), source=str(path))
     if isinstance(source, (bytes, bytearray, memoryview)):
+        limits.check("BVH_MAX_BYTES", len(source), "the BVH data is longer", error=BVHLimitError)
         return parse_bvh(_decode(bytes(source)))
     if hasattr(source, "read"):
-        data = source.read()
+        data = source.read(int(max_bytes) + 1)
         name = getattr(source, "name", None)
+        limits.check("BVH_MAX_BYTES", len(data), "the BVH file is longer", error=BVHLimitError)
         text = _decode(data) if isinstance(data, (bytes, bytearray)) else data
+        if not isinstance(text, str):
+            raise BVHError(f"read_bvh: the file object returned {type(data).__name__}, not text or bytes")
         return parse_bvh(text, source=str(name) if isinstance(name, (str, os.PathLike)) else None)
     raise BVHError(f"read_bvh expects a path, BVH text, bytes or a file object, got {type(source).__name__}")
 

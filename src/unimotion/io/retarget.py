@@ -64,7 +64,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import RetargetError
+from .. import limits
+from ..errors import LimitError, RetargetError
 from ..motion.rotations import quat_apply, quat_slerp
 from ..motion.skeleton import forward_kinematics
 from ..motion.skeletons import T2M22
@@ -86,6 +87,11 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
+
+
+class RetargetLimitError(RetargetError, LimitError):
+    """Resampling or the retargeted motion would exceed a limit of :mod:`unimotion.limits`."""
+
 
 TARGET_NAMES: tuple[str, ...] = T2M22.joint_names
 
@@ -209,8 +215,10 @@ class _Skeleton:
         self.lengths = np.median(np.linalg.norm(bvh.local_translations(), axis=-1), axis=0)  # (J,)
         self.lengths[0] = 0.0
         self.depth = [0] * len(self.names)
+        self._children: list[list[int]] = [[] for _ in self.names]
         for j in range(1, len(self.names)):
             self.depth[j] = self.depth[self.parents[j]] + 1
+            self._children[self.parents[j]].append(j)
         self._exact = {n: i for i, n in enumerate(self.names)}
         loose: dict[str, list[int]] = {}
         for i, n in enumerate(self.names):
@@ -250,7 +258,7 @@ class _Skeleton:
         return next(j for j in anc_a if j in anc_b)
 
     def children(self, j: int) -> list[int]:
-        return [c for c, p in enumerate(self.parents) if p == j]
+        return list(self._children[j])
 
     def descendants(self, j: int) -> list[int]:
         """Descendants of ``j`` in breadth-first order (nearest first)."""
@@ -601,7 +609,13 @@ def resample_local(rotations: np.ndarray, translations: np.ndarray, source_fps: 
         raise RetargetError("cannot resample a motion with no frames")
     if translations.shape[0] != num_frames:
         raise RetargetError("rotations and translations must have the same number of frames")
-    new_frames = max(1, int(round(num_frames * target_fps / source_fps)))
+    new_frames = max(1, int(round(min(num_frames * target_fps / source_fps, 1e15))))
+    # checked before anything is allocated: a short file with a long frame time must not expand unbounded
+    limits.check("BVH_MAX_SECONDS", new_frames / target_fps, f"resampled to {target_fps:g} fps, the motion lasts longer",
+                 error=RetargetLimitError)
+    limits.check("BVH_MAX_FRAME_JOINTS", new_frames * rotations.shape[1],
+                 f"resampled to {target_fps:g} fps, {new_frames} frames of {rotations.shape[1]} joints",
+                 error=RetargetLimitError)
     t = np.minimum(np.arange(new_frames) * (source_fps / target_fps), num_frames - 1)
     if num_frames == 1:
         return (np.repeat(rotations, new_frames, axis=0), np.repeat(translations, new_frames, axis=0))
@@ -732,6 +746,7 @@ def retarget_bvh(
     scale, unit_name = _units_to_metres(units, joints)
     axis_rot, up_name = _up_rotation(up_axis, joints)
     joints = (joints * scale) @ axis_rot.T
+    _check_output(joints, trans * scale)
     log.debug("retarget: %d → %d frames (%g → %g fps), units %s, up %s", bvh.num_frames, len(joints),
               source_fps, fps, unit_name, up_name)
     return RetargetResult(
@@ -748,6 +763,17 @@ def retarget_bvh(
         units=unit_name,
         up_axis=up_name,
     )
+
+
+def _check_output(joints: np.ndarray, translations: np.ndarray) -> None:
+    """The retargeted motion must be finite and within MOTION_MAX_ABS metres (no body is kilometres big)."""
+    for what, arr in (("joint positions", joints), ("local translations", translations)):
+        if not np.isfinite(arr).all():
+            raise RetargetError(f"the retargeted {what} contain NaN or Inf (the BVH values are too extreme)")
+        if arr.size:
+            limits.check("MOTION_MAX_ABS", float(np.abs(arr).max()),
+                         f"a retargeted value of the {what} is too far from the origin",
+                         error=RetargetLimitError)
 
 
 def retarget_to_t2m(

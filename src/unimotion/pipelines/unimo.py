@@ -52,6 +52,8 @@ SUBDIRS = ("video_tokenizer", "motion_tokenizer", "unimo")
 #: softmax temperature of expected-code V2M decoding (chosen on the 64 val clips, docs/unimo.md)
 V2M_TEMPERATURE = 0.25
 MANIFEST = "pipeline.json"
+#: smallest frame side accepted by capture / animate (a 1×1 "image" shows no figure)
+MIN_FRAME_SIDE = 8
 
 
 def resolve_v2m_decoding(config: Any, decoding: str = "auto") -> str:
@@ -203,7 +205,12 @@ class UniMoPipeline:
 
     # ------------------------------------------------------------------ helpers
     def _prepare(self, frames: Any, name: str) -> np.ndarray:
-        return resize_frames(check_frames(frames, name), self.image_size)
+        frames = check_frames(frames, name)
+        h, w = frames.shape[1:3]
+        if min(h, w) < MIN_FRAME_SIDE:
+            raise InputError(f"{name}: {w}×{h} pixels is too small; at least {MIN_FRAME_SIDE}×{MIN_FRAME_SIDE} are needed "
+                             f"to show a figure (the model works at {self.image_size[1]}×{self.image_size[0]})")
+        return resize_frames(frames, self.image_size)
 
     def _decode_motion(self, codes: torch.Tensor, num_frames: int) -> np.ndarray:
         """(B, N) motion codes → (B, num_frames, 79) float64 parameters."""

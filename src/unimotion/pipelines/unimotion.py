@@ -38,7 +38,6 @@ shapes, NaN/Inf → :class:`~unimotion.errors.InputError` / :class:`~unimotion.e
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -49,8 +48,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .. import __version__
-from ..errors import CheckpointError, ConfigError, InputError, MotionError
+from .. import __version__, limits
+from ..errors import CheckpointError, ConfigError, InputError, LimitError, MotionError
 from ..models.autoencoders.base import MotionAutoencoder
 from ..models.modeling_utils import WEIGHTS_FILE, load_pretrained
 from ..models.unimotion.model import UniMotionModel
@@ -68,6 +67,9 @@ SKELETON_FILE = "Skeleton.npy"
 MODEL_DIR = "model"
 VAE_DIR = "vae"
 PIPELINE_TYPE = "unimotion"
+# the chat-template markers, refused in prompts even if a tokenizer does not list them as special
+_SPECIAL_STRINGS = ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|mot_start|>", "<|mot_end|>", "<|mot_pad|>",
+                    "<|img_start|>", "<|img_end|>", "<|img_pad|>"]
 
 
 @dataclass
@@ -139,6 +141,38 @@ class MotionResult:
 def default_pipeline_path() -> Path:
     """``<repository>/checkpoints/unimotion_bandaiml`` (the demo checkpoint shipped with the repository)."""
     return Path(__file__).resolve().parents[3] / "checkpoints" / "unimotion_bandaiml"
+
+
+class PromptLimitError(InputError, LimitError):
+    """A prompt is longer than PROMPT_MAX_CHARS characters or PROMPT_MAX_TOKENS tokens."""
+
+
+def check_prompt(text: Any, what: str = "the text prompt", special_tokens: Sequence[str] = ()) -> str:
+    """Validate a user prompt and return it with runs of whitespace collapsed to single spaces.
+
+    Refused with :class:`~unimotion.errors.InputError`: non-strings, empty text, lone surrogates (text that
+    is not valid Unicode), control characters other than whitespace (NUL, ESC, DEL, ...), the chat
+    template's special-token strings (``<|im_end|>``, ``<|im_start|>``, modality tokens: a prompt must not
+    be able to write its own turns into the model's input) and more than ``PROMPT_MAX_CHARS`` characters.
+    """
+    import unicodedata
+
+    if not isinstance(text, str):
+        raise InputError(f"{what} must be a string, got {type(text).__name__}")
+    limits.check("PROMPT_MAX_CHARS", len(text), f"{what} has more characters", error=PromptLimitError)
+    for i, ch in enumerate(text):
+        cat = unicodedata.category(ch)
+        if cat == "Cs":
+            raise InputError(f"{what} is not valid Unicode: a lone surrogate U+{ord(ch):04X} at character {i}")
+        if cat == "Cc" and not ch.isspace():
+            raise InputError(f"{what} contains the control character U+{ord(ch):04X} at character {i}")
+    text = " ".join(text.split())
+    if not text:
+        raise InputError(f"{what} is empty")
+    for token in list(special_tokens) + _SPECIAL_STRINGS:
+        if token in text:
+            raise InputError(f"{what} contains {token!r}, a special token of the model's chat template; remove it")
+    return text
 
 
 def _is_text_list(x: Any) -> bool:
@@ -253,10 +287,9 @@ class UniMotionPipeline:
             hint = ("; the demo checkpoint ships with the repository (checkpoints/unimotion_bandaiml) or is "
                     "trained with `unimotion train unimotion --config configs/unimotion/bandaiml.yaml`")
             raise CheckpointError(f"{path} is not a UniMotion pipeline: {PIPELINE_FILE} is missing{hint}")
-        try:
-            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{cfg_path} is not valid JSON: {exc}") from exc
+        from ..models.modeling_utils import read_checkpoint_json
+
+        raw = read_checkpoint_json(cfg_path, PIPELINE_FILE)
         if raw.pop("_pipeline", None) != PIPELINE_TYPE:
             raise CheckpointError(f"{cfg_path} does not describe a UniMotion pipeline")
         raw.pop("_unimotion_version", None)
@@ -282,14 +315,17 @@ class UniMotionPipeline:
 
     # ------------------------------------------------------------------ validation helpers
     def _text(self, text: Any, what: str) -> str:
-        if not isinstance(text, str):
-            raise InputError(f"{what} must be a string, got {type(text).__name__}")
-        text = " ".join(text.split())
-        if not text:
-            raise InputError(f"{what} is empty")
-        if len(text) > 1000:
-            raise InputError(f"{what} has {len(text)} characters; at most 1000 are accepted")
+        """A user prompt → normalised text; refuses what could not be a description (see check_prompt)."""
+        text = check_prompt(text, what, special_tokens=self._special_strings())
+        limits.check("PROMPT_MAX_TOKENS", len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"]),
+                     f"{what} has more tokens", error=PromptLimitError)
         return text
+
+    def _special_strings(self) -> list[str]:
+        tok = self.model.tokenizer
+        found = set(getattr(tok, "all_special_tokens", []) or [])
+        found.update(getattr(tok, "get_added_vocab", dict)().keys())
+        return sorted((t for t in found if t), key=len, reverse=True)
 
     def _frames(self, frames: Any, seconds: Any, default_seconds: float, what: str = "length") -> int:
         if frames is not None and seconds is not None:
@@ -325,6 +361,7 @@ class UniMotionPipeline:
         x = np.asarray(motion, dtype=np.float64)
         if not np.isfinite(x).all():
             raise MotionError(f"{what} contains NaN or Inf")
+        limits.check_motion_values(x, what)  # joints in metres / features: nothing beyond MOTION_MAX_ABS
         D = self.feature_dim
         if x.ndim == 3 and x.shape[1:] == (22, 3):
             if x.shape[0] < 2:
@@ -339,6 +376,7 @@ class UniMotionPipeline:
         else:
             raise MotionError(f"{what} must be features (T, {D}){' or (T, 263)' if D == 269 else ''} or joints "
                               f"(T, 22, 3), got shape {tuple(x.shape)}")
+        limits.check_motion_values(feats, f"{what}: the features computed from it")
         feats = np.asarray(feats, dtype=np.float32)
         n = feats.shape[0]
         if n < 1:

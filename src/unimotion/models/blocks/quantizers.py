@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -132,14 +133,14 @@ class FSQ(nn.Module):
 
     def __init__(self, levels: list[int] | tuple[int, ...]):
         super().__init__()
-        levels_t = torch.tensor(list(levels), dtype=torch.int64)
-        if (levels_t < 2).any():
+        if any(int(v) < 2 for v in levels):  # checked on the Python values: also works on the meta device
             raise ValueError(f"FSQ levels must all be >= 2, got {list(levels)}")
+        levels_t = torch.tensor(list(levels), dtype=torch.int64)
         self.register_buffer("levels", levels_t, persistent=False)
         basis = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.int64), levels_t[:-1]]), 0)
         self.register_buffer("basis", basis, persistent=False)
         self.dim = len(levels)
-        self.num_codes = int(levels_t.prod())
+        self.num_codes = int(math.prod(int(v) for v in levels))
 
     def _bound(self, z: torch.Tensor) -> torch.Tensor:
         half = (self.levels.to(z.dtype) - 1) / 2

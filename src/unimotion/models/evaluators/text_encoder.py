@@ -76,8 +76,8 @@ class FrozenMiniLM:
         from transformers import AutoModel, AutoTokenizer
 
         path = resolve_text_model(self.model_name)
-        self._tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModel.from_pretrained(str(path)).eval()
+        self._tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+        model = AutoModel.from_pretrained(str(path), trust_remote_code=False).eval()
         for p in model.parameters():
             p.requires_grad_(False)
         self._model = model.to(self.device)

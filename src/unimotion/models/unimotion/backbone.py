@@ -130,7 +130,7 @@ def _from_config(hf_config, attn_implementation: str) -> nn.Module:
     from transformers import AutoModelForCausalLM
 
     hf_config._attn_implementation = attn_implementation
-    return AutoModelForCausalLM.from_config(hf_config, attn_implementation=attn_implementation)
+    return AutoModelForCausalLM.from_config(hf_config, attn_implementation=attn_implementation, trust_remote_code=False)
 
 
 def build_backbone(config: BackboneConfig, vocab_size: int) -> tuple[nn.Module, int]:
@@ -149,10 +149,11 @@ def build_backbone(config: BackboneConfig, vocab_size: int) -> tuple[nn.Module, 
         raise CheckpointError(f"backbone.pretrained_path {path} is not a Hugging Face model directory (no config.json)")
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            str(path), local_files_only=True, attn_implementation=config.attn_implementation, dtype=torch.float32
+            str(path), local_files_only=True, attn_implementation=config.attn_implementation, dtype=torch.float32,
+            trust_remote_code=False,  # a folder with custom modelling code is refused, never executed
         )
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot load the backbone from {path}: {exc}") from exc
+    except Exception as exc:  # OSError, ValueError, safetensors errors, refused remote code, ...
+        raise CheckpointError(f"cannot load the backbone from {path}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
     pretrained_rows = model.get_input_embeddings().weight.shape[0]
     if vocab_size > pretrained_rows:
         model.resize_token_embeddings(_round_up(vocab_size, config.pad_vocab_to_multiple_of), mean_resizing=False)
@@ -169,7 +170,10 @@ def build_backbone_from_hf_dict(hf_dict: dict[str, Any], attn_implementation: st
         raise CheckpointError("the saved backbone config has no model_type")
     for key in ("transformers_version", "_name_or_path", "architectures", "dtype", "torch_dtype"):
         values.pop(key, None)
-    hf = AutoConfig.for_model(model_type, **values)
+    try:
+        hf = AutoConfig.for_model(model_type, **values)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"the saved backbone config cannot be read: {str(exc)[:300]}") from None
     return _from_config(hf, attn_implementation)
 
 

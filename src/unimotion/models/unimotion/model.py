@@ -232,15 +232,13 @@ class UniMotionModel(PretrainedModel):
 
     @classmethod
     def _from_config_and_directory(cls, config: UniMotionConfig, directory: Path) -> UniMotionModel:
-        import json
+        from ..modeling_utils import check_config_numbers, read_checkpoint_json
 
         bpath = directory / BACKBONE_FILE
         if not bpath.is_file():
             raise CheckpointError(f"{directory}: {BACKBONE_FILE} is missing")
-        try:
-            saved = json.loads(bpath.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{bpath} is not valid JSON: {exc}") from exc
+        saved = read_checkpoint_json(bpath, BACKBONE_FILE)
+        check_config_numbers(saved, str(bpath))
         if not (directory / TOKENIZER_DIR).is_dir():
             raise CheckpointError(f"{directory}: the {TOKENIZER_DIR}/ folder is missing")
         tokenizer = load_tokenizer(directory / TOKENIZER_DIR)

@@ -173,8 +173,10 @@ class SequenceBuilder:
         self.ids: SpecialTokenIds = special_token_ids(tokenizer)
         self._encode = lru_cache(maxsize=4096)(self._encode_uncached)
 
-    def _encode_uncached(self, text: str) -> tuple[int, ...]:
-        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def _encode_uncached(self, text: str, user: bool = False) -> tuple[int, ...]:
+        # user text: special-token strings become ordinary text (no prompt can write its own turns)
+        kwargs = {"split_special_tokens": True} if user else {}
+        return tuple(self.tokenizer(text, add_special_tokens=False, **kwargs)["input_ids"])
 
     # ------------------------------------------------------------------ one example
     def pieces(self, ex: TaskExample, with_answer: bool = True) -> list[TextPiece | SpanPiece]:
@@ -197,7 +199,7 @@ class SequenceBuilder:
         out = _Tokens()
         for piece in self.pieces(ex, with_answer):
             if isinstance(piece, TextPiece):
-                ids = self._encode(piece.text)
+                ids = self._encode(piece.text, piece.user)
                 out.ids += ids
                 out.modality += [TEXT] * len(ids)
                 out.span += [-1] * len(ids)

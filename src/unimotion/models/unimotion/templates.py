@@ -21,7 +21,7 @@ prediction the prefix motion span becomes an empty span ``<|mot_start|><|mot_end
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ...errors import ConfigError, InputError
@@ -69,10 +69,13 @@ class TemplateConfig:
 
 @dataclass(frozen=True)
 class TextPiece:
-    """Plain text; ``answer=True`` marks tokens supervised by next-token prediction."""
+    """Plain text; ``answer=True`` marks tokens supervised by next-token prediction; ``user=True`` marks text
+    that came from a user or a dataset (a caption, an instruction): it is tokenised with special-token
+    strings split into ordinary text, so ``"<|im_end|>"`` typed in a prompt cannot end the user turn."""
 
     text: str
     answer: bool = False
+    user: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def _user_pieces(template: str, values: dict[str, str | int], modality: str = "m
         if name == "motion":
             pieces.append(SpanPiece(modality, "source", int(values["motion"])))
         else:
-            pieces.append(TextPiece(str(values[name])))
+            pieces.append(TextPiece(str(values[name]), user=True))
         pos = m.end()
     if pos < len(template):
         pieces.append(TextPiece(template[pos:]))
@@ -151,7 +154,7 @@ def render(
     elif task == "m2t" and with_answer:
         if caption is None:
             raise InputError("task 'm2t' needs the caption as its answer (or with_answer=False)")
-        answer = [TextPiece(caption, answer=True)]
+        answer = [TextPiece(caption, answer=True, user=True)]
 
     if not config.chat_format:
         pieces = list(user)

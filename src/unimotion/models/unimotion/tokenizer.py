@@ -167,13 +167,21 @@ def load_tokenizer(path: str | os.PathLike):
     """Open a local tokenizer directory (never a hub download) and add the missing special tokens."""
     from transformers import AutoTokenizer
 
+    from ... import limits
+    from ..modeling_utils import CheckpointLimitError
+
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"tokenizer directory {path} does not exist")
+    for f in sorted(path.iterdir()):  # every file is size-capped before the tokenizer library reads it
+        if f.is_file():
+            limits.check("CHECKPOINT_MAX_TOKENIZER_BYTES", f.stat().st_size, f"tokenizer file {f} is larger",
+                         error=CheckpointLimitError)
     try:
-        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} does not hold a loadable tokenizer: {exc}") from exc
+        # never run code shipped in the folder (a custom tokenizer class is refused, not prompted for)
+        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    except Exception as exc:  # OSError, ValueError, JSON / tokenizers' parse errors (Exception), ...
+        raise CheckpointError(f"{path} does not hold a loadable tokenizer: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
     return add_special_tokens(tok)
 
 
