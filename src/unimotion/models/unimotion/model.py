@@ -49,6 +49,7 @@ from .backbone import (
     BackboneConfig,
     build_backbone,
     build_backbone_from_hf_dict,
+    decoder_layers,
     set_backbone_trainability,
 )
 from .embedders import EmbedderConfig, MotionDualPathEmbedder, TimeTokenEmbedder
@@ -492,6 +493,11 @@ class UniMotionModel(PretrainedModel):
         examples = batch["examples"] if isinstance(batch, dict) else batch
         out = self(examples)
         return {"loss": out.loss, "ntp": out.ntp_loss.detach(), "flow": out.flow_loss.detach()}
+
+    def block_modules(self) -> list[torch.nn.Module]:
+        """The backbone's decoder layers: units of FSDP2 sharding, activation checkpointing and compilation
+        (:class:`~unimotion.training.trainer.Trainer`)."""
+        return list(decoder_layers(self.backbone))
 
     def param_groups(self, optim) -> list[dict]:
         """Trainable parameters only. Matrices get ``optim.weight_decay``; vectors and the embedding tables get
