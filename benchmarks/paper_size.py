@@ -457,9 +457,11 @@ def main(argv: list[str] | None = None) -> int:
         f"**Expected wall time of the HumanML3D recipe on {args.gpus} GPUs** "
         f"(`{os.path.relpath(args.recipe, REPO)}`, `{os.path.relpath(args.vae_recipe, REPO)}`):\n\n"
         + markdown_table(wall, ["stage", "steps", "examples per step", "step s", "hours", "source"])
-        + "\nEstimates are not measurements: small sequences (~100 tokens) keep GPUs far from their peak, so "
-          "the utilisation is a guess; run this script with `--device cuda` on the target GPU to replace the "
-          "UniMotion rows by a measured step."
+        + "\nThese hours are estimates, not measurements: the FLOPs of a step (counted on the CPU) at an assumed "
+          f"{args.assumed_mfu:.0%} of the GPUs' peak. They leave out fixed per-step costs (kernel launches, "
+          "FSDP2 communication, data loading), which dominate small models — the VAE's row is far too "
+          "optimistic — so read them as lower bounds. Run this script with `--device cuda` on the target GPU "
+          "to replace the UniMotion rows by a measured step."
     )
     title = "Paper-size UniMotion (Qwen2.5-1.5B architecture): parameters, memory, step time"
     json_path, md_path = write_results(args.out, rows, meta, title, columns=columns, notes=notes)

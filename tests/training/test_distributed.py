@@ -148,7 +148,8 @@ def _tiny_vae_dir(tmp: Path, data_root: Path) -> Path:
 
 
 def test_unimotion_recipe_under_torchrun_fsdp(synthetic, tmp_path):
-    """Stage 0 (motion LoRA only) and a T2M/M2T stage, FSDP2 over 2 processes with 1 example each."""
+    """Stage 0 (motion LoRA only) and a T2M/M2T stage (bf16, activation checkpointing), FSDP2 over 2 processes
+    with 1 example each."""
     import yaml
 
     from unimotion.models.unimotion.model import UniMotionModel
@@ -166,7 +167,9 @@ def test_unimotion_recipe_under_torchrun_fsdp(synthetic, tmp_path):
         "trainer": {"out_dir": str(tmp_path / "run"), "max_steps": 4, "batch_size": 1, "log_every": 2,
                     "eval_every": 2, "save_every": 2, "device": "cpu", "progress": False,
                     "optim": {"weight_decay": 0.0}},
-        "stages": {"lra": {"val_examples": 4}, "t2m": {"val_examples": 4, "tasks": {"t2m": 0.5, "m2t": 0.5}}},
+        "stages": {"lra": {"val_examples": 4},
+                   "t2m": {"val_examples": 4, "tasks": {"t2m": 0.5, "m2t": 0.5},
+                           "trainer": {"activation_checkpointing": True, "precision": "bf16"}}},
         "stage_order": ["lra", "t2m"],
         "export_dir": str(tmp_path / "pipeline"),
         "num_threads": 1,

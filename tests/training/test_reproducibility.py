@@ -169,3 +169,18 @@ def test_subclass_with_the_first_trainers_loader_hook_still_trains_and_resumes(t
     # the batches are the same (skipped by iteration); the dataset's own draws are not keyed on this path
     full, cut = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
     assert sorted(full) == sorted(cut)
+
+
+@pytest.mark.slow
+def test_compile_option_trains_like_eager(tmp_path):
+    def run(out, **kw):
+        cfg = TrainerConfig(out_dir=str(out), max_steps=4, batch_size=4, log_every=2, save_every=0, progress=False,
+                            device="cpu", optim=OptimConfig(lr=0.01, schedule="constant"), **kw)
+        seed_everything(0)
+        model = BlockNet(BlockNetConfig())
+        Trainer(model, cfg, CropSet()).fit()
+        return _weights(out)
+
+    eager, compiled = run(tmp_path / "eager"), run(tmp_path / "compiled", compile=True)
+    for k in eager:
+        torch.testing.assert_close(compiled[k], eager[k], rtol=0, atol=1e-5)

@@ -4,9 +4,10 @@ A model trains here if it is a :class:`~unimotion.models.modeling_utils.Pretrain
 
     def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]   # must contain "loss"
 
-Optionally ``param_groups(optim: OptimConfig) -> list[dict]`` to choose what trains and with which lr, and
+Optionally ``param_groups(optim: OptimConfig) -> list[dict]`` to choose what trains and with which lr,
 ``block_modules() -> list[nn.Module]`` naming its repeated blocks (transformer layers): the units of FSDP2
-sharding, activation checkpointing and ``torch.compile``.
+sharding, activation checkpointing and ``torch.compile``, and ``checkpoint_context_fn()`` when the blocks read
+state set around them that a recomputation must see again.
 
 **Processes.** ``unimotion train ...`` is one process. ``torchrun --nproc_per_node N -m unimotion.cli train
 ...`` starts N (``--nnodes``/``--rdzv-endpoint`` for several machines); the loop joins the process group (NCCL
@@ -178,7 +179,8 @@ class Trainer:
         dataset: map-style training set.
         collate_fn: turns a list of items into a batch (default: torch's ``default_collate``).
         eval_fn: ``(model, step) -> metrics``, called every ``eval_every`` steps (rank 0; every rank under
-            FSDP2) with the global random streams preserved, so validation never changes training.
+            FSDP2) without gradients, under the training precision, with the global random streams
+            preserved, so validation never changes training.
         run_config: the recipe's config, saved in ``train_summary.json``.
         batch_sampler: ``(epoch, step_batch_size) -> the epoch's step batches`` (lists of indices, each the
             samples of one optimizer step over all processes: ``batch_size × processes × grad_accum``; e.g.
@@ -210,7 +212,6 @@ class Trainer:
         self.step = 0
         self.strategy = "single"
         self.position = StreamPosition()
-        self._step_module: nn.Module | None = None
 
     # ------------------------------------------------------------------ set-up
     def _init_distributed(self) -> None:
@@ -254,8 +255,11 @@ class Trainer:
                             type(self.model).__name__)
             from torch.distributed._composable import checkpoint
 
+            # a model whose blocks read state set around them (UniMotion's LoRA route) restores it for recompute
+            context = getattr(self.model, "checkpoint_context_fn", None)
+            kwargs = {"context_fn": context()} if callable(context) else {}
             for block in blocks:
-                checkpoint(block)
+                checkpoint(block, **kwargs)
         if cfg.compile:
             if blocks:
                 for block in blocks:
@@ -305,8 +309,8 @@ class Trainer:
                           grad_accum=self.config.grad_accum, batch_sampler=self.batch_sampler, collate_fn=self.collate_fn,
                           num_workers=self.config.num_workers, pin_memory=self.device.type == "cuda")
 
-    def _batches(self, stream: DataStream) -> Iterator[tuple[StreamPosition | None, Any]]:
-        if not self._legacy_loader():
+    def _batches(self, stream: DataStream | None) -> Iterator[tuple[StreamPosition | None, Any]]:
+        if stream is not None:
             yield from stream.iterate(self.position)
             return
         epoch, skip = 0, self.step * self.config.grad_accum
@@ -494,7 +498,7 @@ class Trainer:
             return None
         self.model.eval()
         try:
-            with preserved_rng(), torch.no_grad():
+            with preserved_rng(), torch.no_grad(), self._autocast():  # bf16 runs validate in bf16 too
                 if self.strategy == "fsdp":  # the root unit's parameters, gathered for direct model calls
                     step_module.unshard()
                     try:
@@ -543,7 +547,6 @@ class Trainer:
                 step_module, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=cfg.find_unused_parameters,
             )
-        self._step_module = step_module
         writer = None
         if self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -558,7 +561,7 @@ class Trainer:
                 "(%s, %s) on %s", type(self.model).__name__, f"{n_train:,}", f"{n_total:,}", cfg.max_steps,
                 cfg.batch_size, self.world_size, cfg.grad_accum, self.strategy, cfg.precision, self.device,
             )
-        batches = self._batches(stream) if stream is not None else self._batches(None)  # type: ignore[arg-type]
+        batches = self._batches(stream)
         progress = _progress(cfg.max_steps, self.step, enabled=cfg.progress and self.is_main)
         started = time.time()
         running: dict[str, float] = {}

@@ -499,6 +499,16 @@ class UniMotionModel(PretrainedModel):
         (:class:`~unimotion.training.trainer.Trainer`)."""
         return list(decoder_layers(self.backbone))
 
+    def checkpoint_context_fn(self):
+        """``context_fn`` for activation checkpointing of the blocks: a block recomputed in the backward pass
+        runs under the LoRA route of its forward (the route is set around the backbone call, not passed in)."""
+        router = self.router
+
+        def context_fn():
+            return contextlib.nullcontext(), router.routing(router.route)
+
+        return context_fn
+
     def param_groups(self, optim) -> list[dict]:
         """Trainable parameters only. Matrices get ``optim.weight_decay``; vectors and the embedding tables get
         none (decay would move the pretrained rows that ``embeddings="new_tokens"`` keeps fixed)."""
