@@ -136,24 +136,31 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(-1)
     torch.set_num_threads(args.threads)
     rows = []
+    load = [os.getloadavg()[0]]
     for model_name in args.models:
         eager = None
         for variant in args.variants:
             if VARIANTS[variant].get("activation_checkpointing") and model_name == "vae":
                 continue  # the VAE has no block_modules(): nothing to checkpoint
             row = run_variant(model_name, variant, args)
+            row["load average"] = os.getloadavg()[0]
+            load.append(row["load average"])
             if variant == "eager":
                 eager = row["step s"]
             row["speed-up vs eager"] = eager / row["step s"] if eager else None
             rows.append(row)
             print(f"{model_name:10s} {variant:26s} {row['step s']:.3f} s/step")
-    columns = ["model", "variant", "step s", "speed-up vs eager", "first steps s", "batch", "steps timed", "what"]
+    columns = ["model", "variant", "step s", "speed-up vs eager", "first steps s", "batch", "steps timed",
+               "load average", "what"]
     meta = results_meta(budget={"steps": args.steps, "warmup": args.warmup, "batch": args.batch,
-                                "threads": args.threads, "frames": args.frames}, device="cpu")
+                                "threads": args.threads, "frames": args.frames}, device="cpu",
+                        cpu_cores=os.cpu_count(), load_average_1min=load)
     notes = ("CPU only (no GPU was lent for these measurements). `first steps s` is the wall time of the first "
              f"{args.warmup} step(s), where `torch.compile` compiles; `step s` the median of the later steps. "
-             "bf16 on a CPU without native bfloat16 matrix units is emulated and often slower; on GPUs it is the "
-             "default of the paper-size recipes.")
+             f"`load average` is the machine's 1-minute load after the row ({os.cpu_count()} cores): other jobs "
+             "shared the CPU, so rows measured under different loads are only roughly comparable. bf16 on a CPU "
+             "without native bfloat16 matrix units is emulated and often slower; on GPUs it is the default of "
+             "the paper-size recipes.")
     write_results(args.out, rows, meta, "Trainer options: step time (CPU)", columns=columns, notes=notes)
     print(markdown_table(rows, columns))
     return 0
