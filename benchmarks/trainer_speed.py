@@ -14,11 +14,13 @@ one run.
 
     python benchmarks/trainer_speed.py                               # writes docs/results/trainer_speed.{json,md}
     python benchmarks/trainer_speed.py --models vae --steps 6 --warmup 2 --out /tmp/speed
+    python benchmarks/trainer_speed.py --render                     # rewrite the markdown from the JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
@@ -123,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=196)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--render", action="store_true", help="only rewrite OUT.md from OUT.json")
     args = parser.parse_args(argv)
+    if args.render:
+        sys.path.insert(0, str(REPO / "src"))
+        return render(args.out)
     if not 1 <= args.warmup < args.steps - 1:
         parser.error("need 1 <= --warmup < --steps - 1")
 
@@ -155,14 +161,33 @@ def main(argv: list[str] | None = None) -> int:
     meta = results_meta(budget={"steps": args.steps, "warmup": args.warmup, "batch": args.batch,
                                 "threads": args.threads, "frames": args.frames}, device="cpu",
                         cpu_cores=os.cpu_count(), load_average_1min=load)
-    notes = ("CPU only (no GPU was lent for these measurements). `first steps s` is the wall time of the first "
-             f"{args.warmup} step(s), where `torch.compile` compiles; `step s` the median of the later steps. "
-             f"`load average` is the machine's 1-minute load after the row ({os.cpu_count()} cores): other jobs "
-             "shared the CPU, so rows measured under different loads are only roughly comparable. bf16 on a CPU "
-             "without native bfloat16 matrix units is emulated and often slower; on GPUs it is the default of "
-             "the paper-size recipes.")
-    write_results(args.out, rows, meta, "Trainer options: step time (CPU)", columns=columns, notes=notes)
+    write_results(args.out, rows, meta, TITLE, columns=columns, notes=notes_for(meta))
     print(markdown_table(rows, columns))
+    return 0
+
+
+TITLE = "Trainer options: step time (CPU)"
+
+
+def notes_for(meta: dict) -> str:
+    """The text under the table (from the JSON's meta, so ``--render`` can rewrite it)."""
+    b = meta["budget"]
+    return ("CPU only (no GPU was lent for these measurements). `first steps s` is the wall time of the first "
+            f"{b['warmup']} step(s), where `torch.compile` compiles; `step s` the median of the later steps. "
+            f"`load average` is the machine's 1-minute load after the row ({meta.get('cpu_cores')} cores): other "
+            "jobs shared the CPU, so rows measured under different loads are only roughly comparable, and a "
+            "compiled variant whose graphs were still recompiling after the warm-up steps is timed with that "
+            "cost. How fast bf16 runs on a CPU depends on its native bfloat16 support; on GPUs bf16 is the "
+            "default of the paper-size recipes.")
+
+
+def render(stem: str) -> int:
+    """Rewrite ``stem.md`` from ``stem.json`` (no new measurement)."""
+    from unimotion.evaluation.reports import render_markdown
+    from unimotion.utils.io import write_text
+
+    payload = json.loads(Path(stem).with_suffix(".json").read_text(encoding="utf-8"))
+    write_text(Path(stem).with_suffix(".md"), render_markdown(payload, TITLE, notes_for(payload["meta"])))
     return 0
 
 
