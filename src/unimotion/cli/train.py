@@ -3,6 +3,9 @@
 Each module in :mod:`unimotion.training.recipes` is one KIND. A recipe module defines ``HELP`` (one line),
 ``CONFIG_CLASS`` (a dataclass), ``run(config, args)`` and optionally ``add_arguments(parser)``; its
 top-level imports stay light (heavy ones go inside ``run``).
+
+Under ``torchrun --nproc_per_node N -m unimotion.cli train KIND ...`` every process runs the recipe; the
+process group is joined before the recipe and left after it (docs/training.md).
 """
 
 from __future__ import annotations
@@ -53,6 +56,17 @@ def _make_runner(module):
         if args.print_config:
             print(yaml.safe_dump(to_dict(config), sort_keys=False))
             return 0
-        return int(module.run(config, args) or 0)
+        from ..training import distributed
+
+        # under torchrun: join the process group before the recipe (it may share work between processes)
+        trainer = getattr(config, "trainer", None)
+        distributed.init_distributed(distributed.resolve_device(getattr(trainer, "device", "auto")))
+        if not distributed.is_main_process():  # rank 0 speaks for the run; the others report problems only
+            import logging
+
+            logging.getLogger("unimotion").setLevel(max(logging.WARNING, logging.getLogger("unimotion").level))
+        result = int(module.run(config, args) or 0)
+        distributed.cleanup()  # not after an error: a barrier would wait for processes that have failed
+        return result
 
     return run

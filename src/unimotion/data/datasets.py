@@ -26,6 +26,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..motion.stats import NormStats
 from ..utils.io import load_npy
+from ..utils.seed import item_rng
 from .humanml3d import HumanML3DReader, MotionRecord
 
 
@@ -48,7 +49,9 @@ class TextMotionDataset(Dataset):
         unit_length: crop to multiples of this (4 for HumanML3D-style models; 1 disables cropping).
         max_length: hard cap on frames (196); longer motions get a random window.
         random_crop: False gives deterministic crops (start 0, no shortening) for evaluation.
-        seed: base seed; the item index and an epoch counter are mixed in, so results are reproducible.
+        seed: base seed. Random items draw from :func:`unimotion.utils.seed.item_rng`: under the trainer a
+            generator seeded by (seed, index, the sample's place in the data stream), so a resumed run or
+            another number of processes/workers cuts the same crops; elsewhere (seed, index, call count).
     """
 
     def __init__(
@@ -73,7 +76,7 @@ class TextMotionDataset(Dataset):
         if not self.random_crop:
             return np.random.default_rng([self.seed, index])
         self._calls += 1
-        return np.random.default_rng([self.seed, index, self._calls, os.getpid()])
+        return item_rng(self.seed, index, self._calls)
 
     def crop(self, motion: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
         length = min(len(motion), self.max_length)

@@ -187,18 +187,20 @@ def motion_stats(root: str | os.PathLike, split: str = "train", clip_frames: int
 
 # ------------------------------------------------------------------------------------------ datasets
 class _Seeded:
-    """Reproducible per-item randomness: (seed, index, call count, loader worker) for random items,
-    (seed, index) otherwise — the same seed gives the same sequence of crops in every run."""
+    """Reproducible per-item randomness: :func:`unimotion.utils.seed.item_rng` for random items (under the
+    trainer: seeded by the sample's place in the data stream; elsewhere by the call count and loader
+    worker), (seed, index) otherwise — the same seed gives the same sequence of crops in every run."""
 
     def __init__(self, seed: int, random: bool):
         self.seed, self.random, self._calls = seed, random, 0
 
     def rng(self, index: int) -> np.random.Generator:
+        from ..utils.seed import item_rng
+
         if not self.random:
             return np.random.default_rng([self.seed, index])
         self._calls += 1
-        worker = torch.utils.data.get_worker_info()
-        return np.random.default_rng([self.seed, index, self._calls, 0 if worker is None else worker.id + 1])
+        return item_rng(self.seed, index, self._calls)
 
 
 class MotionClipDataset(Dataset):

@@ -487,8 +487,9 @@ class UniMotionTaskDataset:
         balance_power: 1 = every motion equally often (the sampler's index is the motion); p < 1 = each
             item draws its motion with weight n_content^(p−1) · n_style^(p−1) (BandaiML labels; motions
             without labels count as one class), see :func:`balanced_weights`.
-        seed: base seed. Item ``i`` of the ``c``-th call draws from a generator seeded by (seed, i, c), so
-            a run — and its resumption, which replays the consumed batches — is reproducible.
+        seed: base seed. Items draw from :func:`unimotion.utils.seed.item_rng`: under the trainer a
+            generator seeded by (seed, i, the sample's place in the data stream), so a run, its resumption
+            and a run on another number of processes draw the same examples; elsewhere (seed, i, call count).
 
     Each item is a :class:`~unimotion.models.unimotion.sequence.TaskExample` with standardised float32
     latents. One epoch = one item per motion; the task of each item is drawn from the mixture. An editing
@@ -604,7 +605,9 @@ class UniMotionTaskDataset:
         raise ConfigError(f"unknown task {task!r}")
 
     def __getitem__(self, index: int) -> TaskExample:
-        rng = np.random.default_rng([self.seed, int(index), self._calls])
+        from ..utils.seed import item_rng  # torch stays out of this module's import path
+
+        rng = item_rng(self.seed, int(index), self._calls)
         self._calls += 1
         task = self.task_names[int(rng.choice(len(self.task_names), p=self.task_probs))]
         if self.record_probs is not None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file, save_model
 from torch import nn
 
 from .. import __version__, limits
@@ -221,6 +221,20 @@ KNOWN_MODEL_TYPES: dict[str, str] = {
 }
 _REGISTRY: dict[str, type[PretrainedModel]] = {}
 
+# attribute of a parameter whose gradient is multiplied by a fixed tensor (see ``scale_gradient``)
+GRAD_SCALE_ATTR = "_unimotion_grad_scale"
+
+
+def scale_gradient(param: nn.Parameter, scale: torch.Tensor) -> torch.utils.hooks.RemovableHandle:
+    """Multiply ``param``'s gradient by ``scale`` (broadcastable; 0 freezes entries). Returns the hook handle.
+
+    The scale is also recorded on the parameter (``GRAD_SCALE_ATTR``): sharded training (FSDP2 replaces the
+    parameters, so hooks on the originals never fire) applies it to the gradient shards instead.
+    """
+    scale = scale.detach()
+    setattr(param, GRAD_SCALE_ATTR, scale)
+    return param.register_hook(lambda g, scale=scale: g * scale.to(g.device, g.dtype))
+
 
 class PretrainedModel(nn.Module):
     """Base class: a config dataclass in, ``save_pretrained``/``from_pretrained`` out."""
@@ -253,13 +267,22 @@ class PretrainedModel(nn.Module):
         return torch.device("cpu")
 
     # ------------------------------------------------------------------ saving
-    def save_pretrained(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
-        """Write the checkpoint directory atomically (a half-written checkpoint never replaces a good one)."""
+    def save_pretrained(self, path: str | os.PathLike, overwrite: bool = True,
+                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        """Write the checkpoint directory atomically (a half-written checkpoint never replaces a good one).
+
+        ``state_dict``: the weights to write instead of ``self.state_dict()`` (the full weights gathered from
+        a sharded model; tied names are written once, as for an ordinary model).
+        """
         path = Path(path)
         with atomic_dir(path, overwrite=overwrite) as tmp:
             config = {"_model_type": self.model_type, "_unimotion_version": __version__, **to_dict(self.config)}
             write_text(tmp / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
-            save_model(self, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "model_type": self.model_type})
+            metadata = {"format": "pt", "model_type": self.model_type}
+            if state_dict is None:
+                save_model(self, str(tmp / WEIGHTS_FILE), metadata=metadata)
+            else:
+                save_file(self._untied(state_dict), str(tmp / WEIGHTS_FILE), metadata=metadata)
             if self.stats is not None:
                 self.stats.save(tmp)
             if self.notice:
@@ -269,6 +292,15 @@ class PretrainedModel(nn.Module):
 
     def _save_extra(self, directory: Path) -> None:
         """Hook: write model-specific files (tokenizer, ...) into the checkpoint directory."""
+
+    def _untied(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state_dict`` with one name per tensor the module shares between names (the first in sorted
+        order, as ``safetensors.torch.save_model`` keeps), contiguous."""
+        names: dict[int, list[str]] = {}
+        for name, t in [*self.named_parameters(remove_duplicate=False), *self.named_buffers(remove_duplicate=False)]:
+            names.setdefault(id(t), []).append(name)
+        drop = {n for group in names.values() if len(group) > 1 for n in sorted(group)[1:]}
+        return {k: v.detach().contiguous() for k, v in state_dict.items() if k not in drop}
 
     # ------------------------------------------------------------------ loading
     @classmethod

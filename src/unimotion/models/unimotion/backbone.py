@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ...errors import CheckpointError, ConfigError
+from ..modeling_utils import scale_gradient
 
 __all__ = ["BackboneConfig", "PRESETS", "resolve_hf_config", "build_backbone", "build_backbone_from_hf_dict",
            "decoder_layers", "set_backbone_trainability"]
@@ -224,11 +225,9 @@ def set_backbone_trainability(
             if ids:
                 keep[torch.tensor(ids, dtype=torch.long)] = False
 
-            def _mask_pretrained_rows(grad: torch.Tensor) -> torch.Tensor:
-                return grad.masked_fill(keep.to(grad.device)[:, None], 0.0)
-
+            scale = (~keep).to(emb.dtype)[:, None]  # (V, 1): 0 on the rows that keep their pretrained values
             for w in tables:
-                hooks.append(w.register_hook(_mask_pretrained_rows))
+                hooks.append(scale_gradient(w, scale))
     return hooks
 
 

@@ -49,6 +49,7 @@ from .backbone import (
     BackboneConfig,
     build_backbone,
     build_backbone_from_hf_dict,
+    decoder_layers,
     set_backbone_trainability,
 )
 from .embedders import EmbedderConfig, MotionDualPathEmbedder, TimeTokenEmbedder
@@ -490,6 +491,21 @@ class UniMotionModel(PretrainedModel):
         examples = batch["examples"] if isinstance(batch, dict) else batch
         out = self(examples)
         return {"loss": out.loss, "ntp": out.ntp_loss.detach(), "flow": out.flow_loss.detach()}
+
+    def block_modules(self) -> list[torch.nn.Module]:
+        """The backbone's decoder layers: units of FSDP2 sharding, activation checkpointing and compilation
+        (:class:`~unimotion.training.trainer.Trainer`)."""
+        return list(decoder_layers(self.backbone))
+
+    def checkpoint_context_fn(self):
+        """``context_fn`` for activation checkpointing of the blocks: a block recomputed in the backward pass
+        runs under the LoRA route of its forward (the route is set around the backbone call, not passed in)."""
+        router = self.router
+
+        def context_fn():
+            return contextlib.nullcontext(), router.routing(router.route)
+
+        return context_fn
 
     def param_groups(self, optim) -> list[dict]:
         """Trainable parameters only. Matrices get ``optim.weight_decay``; vectors and the embedding tables get

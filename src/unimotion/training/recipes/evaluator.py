@@ -93,11 +93,13 @@ def run(config: EvaluatorRecipeConfig, args: argparse.Namespace) -> int:
     from ...models.evaluators.retrieval import RetrievalEvaluator
     from ...notices import resolve_notice
     from ...utils.logging import get_logger
+    from ...utils.seed import seed_everything
     from ..trainer import Trainer
     from ._export import export_checkpoint
 
     log = get_logger(__name__)
     torch.set_num_threads(max(1, config.threads))
+    seed_everything(config.trainer.seed)  # before any model or data object
     d = config.data
     notice = resolve_notice(config.notice or "none", d.root)  # "": "none" (old configs)
     reader = HumanML3DReader(d.root, d.train_split, feature_dir=d.feature_dir)
@@ -120,6 +122,8 @@ def run(config: EvaluatorRecipeConfig, args: argparse.Namespace) -> int:
 
     trainer = Trainer(model, config.trainer, train, collate_fn=collate, eval_fn=evaluate, run_config=config)
     trainer.fit(resume=bool(getattr(args, "resume", False)))
+    if not trainer.is_main:  # other torchrun processes: rank 0 validates and exports
+        return 0
     log.info("final validation: %s", evaluate(model.eval(), trainer.step))
     if config.export_dir:
         export_checkpoint(model, config.export_dir, config.trainer.out_dir)

@@ -80,11 +80,13 @@ def run(config: KeypointsRecipeConfig, args: argparse.Namespace) -> int:
     from ...models.evaluators.keypoints import KeypointNet, keypoint_metrics
     from ...notices import resolve_notice
     from ...utils.logging import get_logger
+    from ...utils.seed import seed_everything
     from ..trainer import Trainer
     from ._export import export_checkpoint
 
     log = get_logger(__name__)
     torch.set_num_threads(max(1, config.threads))
+    seed_everything(config.trainer.seed)  # before any model or data object
     d = config.data
     notice = resolve_notice(config.notice, d.root)
     kinds = ("images", "videos") if d.train_views == "both" else ("images",)
@@ -104,6 +106,8 @@ def run(config: KeypointsRecipeConfig, args: argparse.Namespace) -> int:
 
     trainer = Trainer(model, config.trainer, train, eval_fn=evaluate, run_config=config)
     trainer.fit(resume=bool(getattr(args, "resume", False)))
+    if not trainer.is_main:  # other torchrun processes: rank 0 validates and exports
+        return 0
     final = evaluate(model.eval(), trainer.step)
     log.info("final validation: %s", final)
     if config.export_dir:

@@ -236,6 +236,8 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
     from ...notices import resolve_notice
     from ...utils.io import write_json
     from ...utils.logging import get_logger
+    from ...utils.seed import seed_everything
+    from ..distributed import main_process_first
     from ..trainer import Trainer
 
     log = get_logger(__name__)
@@ -246,10 +248,12 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
     vt = VideoTokenizer.from_pretrained(config.video_tokenizer)
     cfg = model_config(vt, mt, d, config.model)
     cache_dir = d.cache_dir or str(Path(config.trainer.out_dir) / "token_cache")
-    train = clip_cache(d.root, d.train_split, vt, config.video_tokenizer, cache_dir, d.extra_clips_per_motion,
-                       d.extra_seed, d.max_train_motions)
+    with main_process_first():  # rank 0 writes the cache, the other torchrun processes read it
+        train = clip_cache(d.root, d.train_split, vt, config.video_tokenizer, cache_dir, d.extra_clips_per_motion,
+                           d.extra_seed, d.max_train_motions)
     pose = relative_pose(train["params"], mt.body_model()) if cfg.pose_aux_weight > 0 else None
     dataset = TokenClipDataset(train["video_codes"], tokenize_motion(mt, train["params"]), pose)
+    seed_everything(config.trainer.seed)  # right before the model: the same initial weights in every run
     model = UniMoModel(cfg)
     if config.init_from:
         init_weights(model, config.init_from)
@@ -260,6 +264,8 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
              cfg.geometry().num_video_tokens + cfg.geometry().num_motion_tokens + 6)
     trainer = Trainer(model, config.trainer, dataset, run_config=config)
     trainer.fit(resume=bool(getattr(args, "resume", False)))
+    if not trainer.is_main:  # other torchrun processes: rank 0 evaluates and exports
+        return 0
     model.eval()
     if d.eval_split:
         ev = clip_cache(d.root, d.eval_split, vt, config.video_tokenizer, cache_dir, 0, d.extra_seed, d.eval_clips)

@@ -157,10 +157,12 @@ def run(config: MotionTokenizerRecipeConfig, args: argparse.Namespace) -> int:
     from ...notices import resolve_notice
     from ...utils.io import write_json
     from ...utils.logging import get_logger
+    from ...utils.seed import seed_everything
     from ..trainer import Trainer
 
     log = get_logger(__name__)
     torch.set_num_threads(max(1, config.threads))
+    seed_everything(config.trainer.seed)  # before any model or data object
     d = config.data
     notice = resolve_notice(config.notice, d.root)
     if d.clip_frames % config.model.frames_per_step:
@@ -178,6 +180,8 @@ def run(config: MotionTokenizerRecipeConfig, args: argparse.Namespace) -> int:
     model.notice = notice
     trainer = Trainer(model, config.trainer, train, run_config=config)
     trainer.fit(resume=bool(getattr(args, "resume", False)))
+    if not trainer.is_main:  # other torchrun processes: rank 0 evaluates and exports
+        return 0
     model.eval()
     for split, result in evaluate_splits(model, d.root, list(d.eval_splits), d.clip_frames, d.eval_max_tiles).items():
         write_json(f"{config.trainer.out_dir}/recon_{split}.json", result)

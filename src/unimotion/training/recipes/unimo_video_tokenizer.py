@@ -131,10 +131,12 @@ def run(config: VideoTokenizerRecipeConfig, args: argparse.Namespace) -> int:
     from ...notices import resolve_notice
     from ...utils.io import write_json
     from ...utils.logging import get_logger
+    from ...utils.seed import seed_everything
     from ..trainer import Trainer
 
     log = get_logger(__name__)
     torch.set_num_threads(max(1, config.threads))
+    seed_everything(config.trainer.seed)  # before any model or data object
     d, m = config.data, config.model
     notice = resolve_notice(config.notice, d.root)
     if d.train_frames < 1 or (d.train_frames - 1) % m.temporal_compression:
@@ -148,6 +150,8 @@ def run(config: VideoTokenizerRecipeConfig, args: argparse.Namespace) -> int:
              d.train_frames, f"{model.num_parameters():,}", model.num_codes)
     trainer = Trainer(model, config.trainer, train, run_config=config)
     trainer.fit(resume=bool(getattr(args, "resume", False)))
+    if not trainer.is_main:  # other torchrun processes: rank 0 evaluates and exports
+        return 0
     model.eval()
     for split in d.eval_splits:
         result = video_reconstruction_metrics(model, d.root, split, d.eval_limit)

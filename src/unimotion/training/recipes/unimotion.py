@@ -331,9 +331,15 @@ def select_trainable(model: UniMotionModel, groups: list[str], base_flags: dict[
     config gives (``all`` restores them). Returns the gradient hooks registered (single LoRA branches)."""
     import torch
 
+    from ...models.modeling_utils import GRAD_SCALE_ATTR, scale_gradient
     from ...models.unimotion.routed_lora import RoutedLoRALinear
 
     named = dict(model.named_parameters())
+    for m in model.modules():  # a previous selection's record (its hooks are removed by the caller)
+        if isinstance(m, RoutedLoRALinear):
+            for p in (m.lora_A, m.lora_B):
+                if hasattr(p, GRAD_SCALE_ATTR):
+                    delattr(p, GRAD_SCALE_ATTR)
     if "all" in groups:
         for n, p in named.items():
             p.requires_grad_(base_flags.get(n, True))
@@ -371,7 +377,7 @@ def select_trainable(model: UniMotionModel, groups: list[str], base_flags: dict[
                     p.requires_grad_(True)
                     if not bool(keep.all()):
                         mask = keep.to(p.dtype).reshape(-1, *([1] * (p.dim() - 1)))
-                        hooks.append(p.register_hook(lambda g, mask=mask: g * mask.to(g.device, g.dtype)))
+                        hooks.append(scale_gradient(p, mask))
     return hooks
 
 
@@ -449,7 +455,10 @@ def run(config: TrainUniMotionConfig, args: argparse.Namespace | None = None) ->
     from ...config import to_dict
     from ...data.unimotion_tasks import UniMotionTaskDataset, latent_stats, read_edit_pairs
     from ...models.unimotion.model import UniMotionModel, collate_examples
+    from ...models.unimotion.tokenizer import load_tokenizer
     from ...utils.logging import get_logger
+    from ...utils.seed import seed_everything
+    from ..distributed import is_main_process, main_process_first
     from ..trainer import Trainer
 
     log = get_logger(__name__)
@@ -465,7 +474,8 @@ def run(config: TrainUniMotionConfig, args: argparse.Namespace | None = None) ->
     vae = load_vae(config.vae)
     train_records = read_records(config, config.data.train_split)
     val_records = read_records(config, config.data.val_split) if config.data.val_split else []
-    table = prepare_latents(config, vae, train_records + val_records)
+    with main_process_first():  # rank 0 encodes and caches, the other torchrun processes read the cache
+        table = prepare_latents(config, vae, train_records + val_records)
     stats = latent_stats(table, [r.name for r in train_records])
     notice = resolve_notice(config)
     edit_pairs = read_edit_pairs(config.data.edit_pairs) if config.data.edit_pairs else None
@@ -483,9 +493,13 @@ def run(config: TrainUniMotionConfig, args: argparse.Namespace | None = None) ->
             model = None
             continue
         # ---- initialisation
-        torch.manual_seed(tcfg.seed)
         if st.init_from is None:
-            tokenizer = build_tokenizer(config, train_records, root)
+            with main_process_first():  # rank 0 trains and saves the tokenizer, the others load it
+                if is_main_process() or config.tokenizer.path:
+                    tokenizer = build_tokenizer(config, train_records, root)
+                else:
+                    tokenizer = load_tokenizer(root / "tokenizer")
+            seed_everything(tcfg.seed)  # right before the model: the same initial weights in every run
             model = new_model(config, vae, tokenizer, stats, notice)
         else:
             src = Path(config.trainer.out_dir) / config.stage_order[k - 1] / "final" if st.init_from == "previous" \
@@ -519,13 +533,15 @@ def run(config: TrainUniMotionConfig, args: argparse.Namespace | None = None) ->
         trainer.fit(resume=resume)
         for h in hooks:
             h.remove()
+        if trainer.strategy == "fsdp":
+            model = None  # sharded over the processes: the export reloads the stage's final/
         summaries[name] = {"steps": tcfg.max_steps, "batch_size": tcfg.batch_size, "tasks": st.tasks,
                            "train": st.train, "trainable_parameters": rep["trainable"],
                            "summary": str(out / "train_summary.json")}
         log.info("stage %s: done → %s", name, out / "final")
 
     last = config.stage_order[-1]
-    if config.export_dir and (only is None or only == last):
+    if config.export_dir and (only is None or only == last) and is_main_process():
         final = root / last / "final"
         if model is None or not (final / "config.json").is_file():
             if not (final / "config.json").is_file():

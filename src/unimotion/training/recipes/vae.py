@@ -25,12 +25,14 @@ H36M has; in BandaiML *every* motion has renders, so if every sample kept its im
 encoder — the only one used at inference — would never be trained by the reconstruction loss. Each
 training sample therefore keeps its image(s) with probability ``data.image_fraction`` (default 0.5, i.e.
 a 50/50 mix of "image datasets" and "motion-only datasets"; drawn from the global torch RNG, which the
-Trainer checkpoints, so a resumed run makes the same choices).
+Trainer seeds per batch from the batch's place in the data stream, so a resumed run makes the same choices).
 
 **Length buckets.** Motions are 40–196 frames; random batches pad every motion to the longest one of the
 batch (≈ 2× wasted compute on BandaiML). With ``data.length_buckets`` (default) batches are drawn by
 :class:`~unimotion.data.datasets.LengthBucketSampler` (random pools of ``batch_size × bucket_pool``
-motions sorted by length, the batches shuffled; a new order every epoch from the trainer seed).
+motions sorted by length, the batches shuffled; a new order every epoch from the trainer seed). Under
+``torchrun`` (or with ``grad_accum``) the buckets are the optimizer step's batches (``batch_size ×
+processes × grad_accum``), each process and micro-batch taking a slice.
 
 Outputs (``trainer.out_dir``): ``checkpoints/step_*`` (resumable: ``--resume``), ``final/`` (the whole
 model), ``inference/`` (CMA-VAE only: the vision branch stripped, what ships), ``tb/``,
@@ -284,7 +286,8 @@ class VAECollate:
     CMA-VAE's batch fields: ``images`` (B, V, 3, H, W), ``image_frame_index`` (B, V), ``joints_2d``
     (B, V, J, 2), ``image_mask`` (B, V) and ``has_image`` (B,).
 
-    Each sample keeps its images with probability ``image_fraction`` (global torch RNG). Samples without
+    Each sample keeps its images with probability ``image_fraction`` (global torch RNG; under the Trainer
+    seeded from the batch's place in the data stream). Samples without
     renders, or whose drawn views fall outside the crop, have no image. Batches in which no sample has an
     image carry no image fields at all.
     """
@@ -326,28 +329,20 @@ class VAECollate:
         return batch
 
 
-def _bucket_trainer_class():
-    """A :class:`~unimotion.training.trainer.Trainer` whose loader draws length-bucketed batches."""
-    from torch.utils.data import DataLoader
-
+def bucket_batches(lengths: Sequence[int], pool: int, seed: int):
+    """The trainer's ``batch_sampler`` for length-bucketed step batches: an epoch's batches are those of
+    :class:`~unimotion.data.datasets.LengthBucketSampler` (seeded by the trainer seed and the epoch) with
+    the step batch size, so that every process and micro-batch gets a slice of the same bucket."""
     from ...data.datasets import LengthBucketSampler
-    from ..trainer import Trainer
 
-    class BucketTrainer(Trainer):
-        def __init__(self, *args: Any, lengths: Sequence[int], pool: int, **kwargs: Any):
-            super().__init__(*args, **kwargs)
-            self.lengths, self.pool = list(lengths), pool
+    lengths = list(lengths)
 
-        def _loader(self, epoch_seed: int) -> DataLoader:
-            if self.world_size > 1:  # the distributed sampler shards random batches
-                return super()._loader(epoch_seed)
-            sampler = LengthBucketSampler(self.lengths, self.config.batch_size, pool_factor=self.pool,
-                                          drop_last=len(self.lengths) >= self.config.batch_size,
-                                          seed=epoch_seed % 2**32)
-            return DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate_fn,
-                              num_workers=self.config.num_workers)
+    def batches(epoch: int, step_batch: int) -> list[list[int]]:
+        sampler = LengthBucketSampler(lengths, step_batch, pool_factor=pool,
+                                      drop_last=len(lengths) >= step_batch, seed=(seed * 1000003 + epoch) % 2**32)
+        return list(sampler)
 
-    return BucketTrainer
+    return batches
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -472,8 +467,11 @@ def run(config: TrainVAEConfig, args: argparse.Namespace | None = None) -> int:
     from ...config import to_dict
     from ...data.datasets import ImageMotionDataset, MotionDataset
     from ...utils.logging import get_logger
+    from ...utils.seed import seed_everything
+    from ..trainer import Trainer
 
     log = get_logger(__name__)
+    seed_everything(config.trainer.seed)  # before any model or data object: same seed, same initial weights
     d = config.data
     train = read_split(config, d.train_split)
     stats = train.stats()
@@ -495,14 +493,10 @@ def run(config: TrainVAEConfig, args: argparse.Namespace | None = None) -> int:
     summary = {"model_type": config.model_type, "model_config": to_dict(model.config),
                "parameters": model.num_parameters(), "train_motions": len(dataset), "images": with_images}
     log.info("vae run: %s", json.dumps(summary)[:2000])
-    if d.length_buckets:
-        trainer = _bucket_trainer_class()(model, config.trainer, dataset, collate_fn=collate, eval_fn=eval_fn,
-                                          run_config=config, lengths=[r.length for r in train.records],
-                                          pool=d.bucket_pool)
-    else:
-        from ..trainer import Trainer
-
-        trainer = Trainer(model, config.trainer, dataset, collate_fn=collate, eval_fn=eval_fn, run_config=config)
+    sampler = bucket_batches([r.length for r in train.records], d.bucket_pool, config.trainer.seed) \
+        if d.length_buckets else None
+    trainer = Trainer(model, config.trainer, dataset, collate_fn=collate, eval_fn=eval_fn, run_config=config,
+                      batch_sampler=sampler)
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
     trainer.fit(resume=bool(getattr(args, "resume", False)))
