@@ -286,3 +286,21 @@ def test_tokenizer_corpus(records):
     corpus = tokenizer_corpus(records, ["extra text"])
     assert "a person does motion 0 version 1" in corpus and "extra text" in corpus
     assert any("happily" in t for t in corpus)
+
+
+def test_dataset_balance_power_draws_motions_by_label_weight(records, table):
+    from unimotion.data.unimotion_tasks import balanced_weights
+
+    ds = UniMotionTaskDataset(records, table, latent_stats(table), {"m2m": 1}, seed=0, balance_power=0.0)
+    names = [r.name for r in records]
+    expected = balanced_weights(names, 0.0)
+    counts = np.zeros(len(records))
+    for i in range(4000):
+        ex = ds[i % len(ds)]
+        z = ex.source.numpy()
+        hit = [k for k, n in enumerate(names) if table.get("full", n).shape == z.shape
+               and np.allclose(z, latent_stats(table).normalize(table.get("full", n)), atol=1e-5)]
+        counts[hit[0]] += 1
+    np.testing.assert_allclose(counts / counts.sum(), expected, atol=0.03)
+    plain = UniMotionTaskDataset(records, table, latent_stats(table), {"m2m": 1}, seed=0)
+    assert plain.record_probs is None  # power 1: the sampler's index is the motion
