@@ -168,8 +168,9 @@ def encode_per_frame(
     tgt_leg = max(abs(c) for c in tgt[k1]) + max(abs(c) for c in tgt[k2])
     ratio = tgt_leg / src_leg
     pos = []
-    for frame in frames:
-        quats = _ik_frame(frame, _heading(_forward(frame, layout.face_joints, True)), chains, raw)
+    for t, frame in enumerate(frames):
+        root = (1.0, 0.0, 0.0, 0.0) if t == 0 else _heading(_forward(frame, layout.face_joints, True))
+        quats = _ik_frame(frame, root, chains, raw)
         pos.append(_fk_frame(quats, _scale(frame[0], ratio), tgt, chains))
 
     # 2. floor, 3. first root XZ at the origin
@@ -195,6 +196,7 @@ def encode_per_frame(
     else:
         smoothed = raw_forward
     r_rot = [_heading(f) for f in smoothed]
+    r_rot[0] = (1.0, 0.0, 0.0, 0.0)  # the reference IK's first root rotation is the identity
 
     lateral = (layout.face_joints[1], layout.face_joints[0])
     if layout.raw_offsets[lateral[0]][0] < 0:

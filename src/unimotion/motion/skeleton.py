@@ -359,7 +359,10 @@ def hml3d_inverse_kinematics(
     """HumanML3D inverse kinematics: chain rotations from joint positions (``inverse_kinematics_np``).
 
     * ``quats[..., 0, :]``: the heading, ``qbetween(forward, +Z)`` with ``forward`` from
-      :func:`face_direction` (``reference_quirk=True``; smoothed over frames when ``smooth_sigma``).
+      :func:`face_direction` (``reference_quirk=True``; smoothed over frames when ``smooth_sigma``),
+      except in the first frame, where it is the identity like the reference's ``root_quat[0] = [1, 0, 0,
+      0]`` (for a clip, ``joints.ndim >= 3``; a single (J, 3) pose keeps its heading). This matters for the
+      rotations of frame 0 (the HumanML3D features), not for FK∘IK, which cancels the root rotation.
     * ``quats[..., j, :]`` for ``j > 0``: ``inverse(R_prev) ⊗ qbetween(raw_offsets[j], bone_dir(j))``
       where ``R_prev`` is the rotation accumulated along ``j``'s kinematic chain (the root rotation for
       the first bone of every chain, also for chains that branch off a non-root joint); the accumulated
@@ -379,6 +382,8 @@ def hml3d_inverse_kinematics(
         )
     forward = face_direction(joints, layout, reference_quirk=True, smooth_sigma=smooth_sigma)
     root = heading_quat(forward)  # (..., 4)
+    if joints.ndim >= 3:
+        root[..., 0, :] = (1.0, 0.0, 0.0, 0.0)
     rot = bone_rotations(joints, layout)  # (..., J-1, 4) accumulated chain rotations
     acc = np.concatenate([root[..., None, :], rot], axis=-2)  # (..., J, 4)
     prev = acc[..., chain_predecessors(layout)[1:], :]
