@@ -42,6 +42,23 @@ def test_generate_writes_gif_bvh_npz_and_refuses_overwrite(ckpt, tmp_path, capsy
     assert cli_main(args + ["--overwrite", "--seed", "1"]) == 0
 
 
+def test_generate_bvh_of_non_rigid_motion_warns_and_positions_all_is_exact(ckpt, tmp_path, capsys, caplog):
+    """A (random, untrained) generated motion is not a rigid skeleton: the rotation-only BVH says how far
+    off it is and why, not as a normal line; --bvh-positions all writes an exact file."""
+    base = ["generate", "a person walks", "--checkpoint", str(ckpt), "--steps", "2", "--seconds", "1"]
+    with caplog.at_level("WARNING", logger="unimotion"):
+        assert cli_main([*base, "-o", str(tmp_path / "rot.bvh")]) == 0
+    out = capsys.readouterr().out
+    assert "rotations only: joints off by up to" in out and "--bvh-positions all" in out
+    assert "reproduced within" not in out
+    warning = next(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "not the motion of one rigid skeleton" in warning and "bone lengths vary" in warning
+    assert cli_main([*base, "-o", str(tmp_path / "all.bvh"), "--bvh-positions", "all"]) == 0
+    assert "joints reproduced within 0.00 mm" in capsys.readouterr().out
+    motion = read_bvh(tmp_path / "all.bvh")
+    assert all(len(c) == 6 for c in motion.channels) and np.abs(motion.offsets[1:]).max() > 1.0
+
+
 def test_generate_input_errors(ckpt, tmp_path, capsys):
     base = ["--checkpoint", str(ckpt), "--steps", "1"]
     assert cli_main(["generate", "", "-o", str(tmp_path / "a.gif"), *base]) == 2
