@@ -38,6 +38,8 @@ def register(subparsers) -> None:
             help="override a config value, e.g. --set optim.lr=1e-4 (repeatable)",
         )
         p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+        p.add_argument("--overwrite", action="store_true",
+                       help="replace an existing export_dir (without it the run stops before training)")
         if hasattr(module, "add_arguments"):
             module.add_arguments(p)
         p.set_defaults(func=_make_runner(module))
@@ -48,11 +50,13 @@ def _make_runner(module):
         import yaml
 
         from ..config import load_config, to_dict
+        from ..training.recipes._export import check_export_dir
 
         config = load_config(module.CONFIG_CLASS, args.config, args.overrides)
         if args.print_config:
             print(yaml.safe_dump(to_dict(config), sort_keys=False))
             return 0
+        check_export_dir(getattr(config, "export_dir", None), args)  # before any training
         return int(module.run(config, args) or 0)
 
     return run

@@ -81,7 +81,7 @@ def run(config: KeypointsRecipeConfig, args: argparse.Namespace) -> int:
     from ...notices import resolve_notice
     from ...utils.logging import get_logger
     from ..trainer import Trainer
-    from ._export import export_checkpoint
+    from ._export import export_checkpoint, overwrite_allowed
 
     log = get_logger(__name__)
     torch.set_num_threads(max(1, config.threads))
@@ -107,6 +107,6 @@ def run(config: KeypointsRecipeConfig, args: argparse.Namespace) -> int:
     final = evaluate(model.eval(), trainer.step)
     log.info("final validation: %s", final)
     if config.export_dir:
-        export_checkpoint(model, config.export_dir, config.trainer.out_dir)
+        export_checkpoint(model, config.export_dir, config.trainer.out_dir, overwrite=overwrite_allowed(args))
         log.info("exported %s", config.export_dir)
     return 0

@@ -407,7 +407,7 @@ def stage_done(out_dir: Path, max_steps: int) -> bool:
 
 
 def export_pipeline(config: TrainUniMotionConfig, model: UniMotionModel, vae: MotionAutoencoder,
-                    info: dict[str, Any]) -> Path:
+                    info: dict[str, Any], overwrite: bool = False) -> Path:
     """Save model + VAE (vision branch stripped) as a :class:`UniMotionPipeline` to ``config.export_dir``."""
     import copy
 
@@ -419,7 +419,7 @@ def export_pipeline(config: TrainUniMotionConfig, model: UniMotionModel, vae: Mo
         if hasattr(vae.config, "feature_network_path"):
             vae.config.feature_network_path = None
     pipe = UniMotionPipeline(model.eval(), vae, PipelineConfig(info=info))
-    return pipe.save_pretrained(config.export_dir, dtype=config.export_dtype)
+    return pipe.save_pretrained(config.export_dir, dtype=config.export_dtype, overwrite=overwrite)
 
 
 # ============================================================================================ run
@@ -514,6 +514,8 @@ def run(config: TrainUniMotionConfig, args: argparse.Namespace | None = None) ->
         info = {"trained_on": config.data.root, "stages": config.stage_order,
                 "stage_steps": {n: stage_trainer_config(config, n).max_steps for n in config.stage_order},
                 "config": to_dict(config)}
-        path = export_pipeline(config, model, vae, info)
+        from ._export import overwrite_allowed
+
+        path = export_pipeline(config, model, vae, info, overwrite=overwrite_allowed(args))
         log.info("pipeline exported to %s", path)
     return 0
