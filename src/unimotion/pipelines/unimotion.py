@@ -26,6 +26,12 @@ the joints are continuous), matching how the training pairs were made (:mod:`uni
 
 Every user input is validated here: empty text, lengths outside [``min_frames``, ``max_frames``], wrong
 shapes, NaN/Inf → :class:`~unimotion.errors.InputError` / :class:`~unimotion.errors.MotionError`.
+
+**Minimum input lengths** (``PipelineConfig``): a motion to caption or edit needs ``min_input_frames``
+(20 frames, 1 s: M2T and editing were trained on motions of 2–9.8 s, HumanML3D's 40–196 frames, and a
+shorter clip has too little motion to describe); an observation to continue needs ``min_context_frames``
+(8 frames, 0.4 s: the shortest observed prefix in training, ⌈0.2 · 40⌉). Joint inputs give one feature
+frame less than they have frames.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ class PipelineConfig:
         default_seconds: length of a generated motion when none is given (text → motion).
         default_continuation_seconds: length of a predicted continuation when none is given.
         min_frames: shortest motion generated (one latent step covers ``rate`` frames).
+        min_input_frames: shortest motion (in feature frames) accepted for captioning and editing.
+        min_context_frames: shortest observation (in feature frames) accepted for prediction.
         num_steps / cfg_scale: sampling defaults (None: the model's ``flow`` config).
         max_new_tokens: caption length limit (M2T).
         info: free-form provenance (training data, stages, budget).
@@ -78,6 +86,8 @@ class PipelineConfig:
     default_seconds: float = 5.0
     default_continuation_seconds: float = 3.0
     min_frames: int = 4
+    min_input_frames: int = 20
+    min_context_frames: int = 8
     num_steps: int | None = None
     cfg_scale: float | None = None
     max_new_tokens: int = 48
@@ -264,8 +274,11 @@ class UniMotionPipeline:
                              f"{lo}..{hi} frames ({lo / self.fps:.2f}–{hi / self.fps:.2f} s at {self.fps:g} fps)")
         return frames
 
-    def prepare_motion(self, motion: Any, what: str = "motion") -> np.ndarray:
-        """A motion input → (T, D) un-normalised features of the VAE's size (see the module docstring)."""
+    def prepare_motion(self, motion: Any, what: str = "motion", min_frames: int = 1,
+                       purpose: str = "") -> np.ndarray:
+        """A motion input → (T, D) un-normalised features of the VAE's size (see the module docstring).
+
+        ``min_frames``: the fewest feature frames accepted (``purpose`` names the task in the error)."""
         from ..motion import hml3d
 
         if isinstance(motion, torch.Tensor):
@@ -295,6 +308,9 @@ class UniMotionPipeline:
         n = feats.shape[0]
         if n < 1:
             raise MotionError(f"{what} has no frames")
+        if n < min_frames:
+            raise MotionError(f"{what} has {n} frames ({n / self.fps:.2f} s); {purpose or 'this task'} needs at "
+                              f"least {min_frames} ({min_frames / self.fps:.2f} s at {self.fps:g} fps)")
         if n > self.max_frames:
             raise MotionError(f"{what} has {n} frames ({n / self.fps:.2f} s); at most {self.max_frames} are "
                               f"accepted (cut it first)")
@@ -412,7 +428,8 @@ class UniMotionPipeline:
         motions = list(motion) if many else [motion]
         if not motions:
             raise InputError("no motion given")
-        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion") for i, m in enumerate(motions)]
+        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion", self.config.min_input_frames,
+                                     "captioning") for i, m in enumerate(motions)]
         n = self.config.max_new_tokens if max_new_tokens is None else max_new_tokens
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 512:
             raise InputError(f"max_new_tokens must be an integer in 1..512, got {n!r}")
@@ -439,7 +456,8 @@ class UniMotionPipeline:
         motions = list(motion) if many else [motion]
         if not motions:
             raise InputError("no motion given")
-        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion") for i, m in enumerate(motions)]
+        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion", self.config.min_context_frames,
+                                     "prediction (the observed motion)") for i, m in enumerate(motions)]
         f_list = self._per_item(frames, len(feats), "frames")
         s_list = self._per_item(seconds, len(feats), "seconds")
         n_frames = [self._frames(f, s, self.config.default_continuation_seconds, "continuation length")
@@ -479,7 +497,8 @@ class UniMotionPipeline:
         if len(instr) != len(motions):
             raise InputError(f"got {len(instr)} instructions for {len(motions)} motions")
         instr = [self._text(t, "the editing instruction") for t in instr]
-        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion") for i, m in enumerate(motions)]
+        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion", self.config.min_input_frames,
+                                     "editing") for i, m in enumerate(motions)]
         f_list = self._per_item(frames, len(feats), "frames")
         s_list = self._per_item(seconds, len(feats), "seconds")
         n_frames = []
