@@ -224,8 +224,11 @@ def load_evaluator(path: str | os.PathLike | None = None, device: str = "cpu"):
 
 
 def default_checkpoint(name: str) -> Path:
-    """``<repository>/checkpoints/<name>`` (error naming the path when it is absent)."""
-    path = Path(__file__).resolve().parents[3] / "checkpoints" / name
+    """``<checkpoints>/<name>`` (:func:`unimotion.utils.paths.default_checkpoint`; error naming the path when
+    it is absent)."""
+    from ..utils.paths import default_checkpoint as _default
+
+    path = _default(name)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"default checkpoint {path} not found; pass its location explicitly")
     return path

@@ -124,8 +124,12 @@ class MotionResult:
 
 
 def default_pipeline_path() -> Path:
-    """``<repository>/checkpoints/unimotion_bandaiml`` (the demo checkpoint shipped with the repository)."""
-    return Path(__file__).resolve().parents[3] / "checkpoints" / "unimotion_bandaiml"
+    """The demo checkpoint ``unimotion_bandaiml`` in ``$UNIMOTION_CHECKPOINTS`` or in the source checkout's
+    ``checkpoints/`` (:func:`unimotion.utils.paths.default_checkpoint`); an installed package has no default
+    and the :class:`~unimotion.errors.CheckpointError` says how to give one."""
+    from ..utils.paths import default_checkpoint
+
+    return default_checkpoint("unimotion_bandaiml", "pass the pipeline folder (--checkpoint DIR / from_pretrained(DIR))")
 
 
 def _is_text_list(x: Any) -> bool:
