@@ -437,8 +437,11 @@ def evaluate_m2t(evaluator, data: SplitData, predictions: dict[str, str] | None,
     """M2T rows: R@1..k and MM-Dist of captions (through the evaluator's text side) against the motions they
     describe (replicated pools), + corpus captioning metrics against the motion's reference captions.
 
-    Real row: each motion's first reference caption as the "prediction"; its captioning metrics use the
-    other references only (leave-one-out), its retrieval the first caption.
+    Real row: each motion's first reference caption as the "prediction"; its retrieval uses the first caption.
+    Captioning metrics of every row are scored against the same references: all but the first
+    (leave-one-out; all of them for a motion with a single caption), so Real and the model are judged by
+    the same number of references (with the model scored against all of them and Real against one fewer,
+    the model's BLEU/ROUGE/CIDEr would be inflated relative to Real).
     """
     from .captioning import caption_metrics
 
@@ -460,7 +463,7 @@ def evaluate_m2t(evaluator, data: SplitData, predictions: dict[str, str] | None,
     rows = [rows_for(first, loo, REAL)]
     if predictions is not None:
         _require_ids(predictions, ids, "m2t predictions")
-        rows.append(rows_for([predictions[i] for i in ids], refs, name))
+        rows.append(rows_for([predictions[i] for i in ids], loo, name))
     return rows
 
 
