@@ -36,7 +36,7 @@ OUTPUT_NAMES = ("motion.gif", "motion.png", "motion.npz", "motion.bvh", "demo.js
 
 
 def register(subparsers) -> None:
-    from ..data.synthetic import KINDS
+    from . import requested
 
     p = subparsers.add_parser(
         "demo",
@@ -44,6 +44,10 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    if not requested("demo"):  # the motion kinds come from a NumPy module: only for `unimotion demo ...`
+        return
+    from ..data.synthetic import KINDS
+
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
     p.add_argument("--kind", default="walk", choices=KINDS, help="procedural motion kind (default walk)")
     p.add_argument("--frames", type=int, default=120, help="length in frames at 20 fps (default 120)")

@@ -11,13 +11,15 @@ import argparse
 import importlib
 import pkgutil
 
-from . import add_group
+from . import add_group, requested
 
 
 def register(subparsers) -> None:
+    group = add_group(subparsers, "train", "train a model from a YAML recipe (configs/...)")
+    if not requested("train"):  # the recipes import torch: only for `unimotion train ...`
+        return
     from ..training import recipes
 
-    group = add_group(subparsers, "train", "train a model from a YAML recipe (configs/...)")
     for info in sorted(pkgutil.iter_modules(recipes.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue

@@ -36,11 +36,10 @@ frame less than they have frames.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,43 +54,21 @@ from ..models.unimotion.model import UniMotionModel
 from ..models.unimotion.sequence import TaskExample
 from ..utils.io import atomic_dir, write_json, write_text
 from ..utils.logging import get_logger
+from .unimotion_config import (
+    PIPELINE_FILE,
+    PIPELINE_TYPE,
+    PipelineConfig,
+    default_pipeline_path,
+    read_pipeline_config,
+)
 
-__all__ = ["PIPELINE_FILE", "PipelineConfig", "MotionResult", "UniMotionPipeline", "default_pipeline_path"]
+__all__ = ["PIPELINE_FILE", "PipelineConfig", "MotionResult", "UniMotionPipeline", "default_pipeline_path",
+           "read_pipeline_config"]
 
 log = get_logger(__name__)
 
-PIPELINE_FILE = "pipeline.json"
 MODEL_DIR = "model"
 VAE_DIR = "vae"
-PIPELINE_TYPE = "unimotion"
-
-
-@dataclass
-class PipelineConfig:
-    """Settings saved in ``pipeline.json``.
-
-    Attributes:
-        fps: frame rate of the motions (BandaiML / HumanML3D: 20).
-        default_seconds: length of a generated motion when none is given (text → motion).
-        default_continuation_seconds: length of a predicted continuation when none is given.
-        min_frames: shortest motion generated (one latent step covers ``rate`` frames).
-        min_input_frames: shortest motion (in feature frames) accepted for captioning and editing.
-        min_context_frames: shortest observation (in feature frames) accepted for prediction.
-        num_steps / cfg_scale: sampling defaults (None: the model's ``flow`` config).
-        max_new_tokens: caption length limit (M2T).
-        info: free-form provenance (training data, stages, budget).
-    """
-
-    fps: float = 20.0
-    default_seconds: float = 5.0
-    default_continuation_seconds: float = 3.0
-    min_frames: int = 4
-    min_input_frames: int = 20
-    min_context_frames: int = 8
-    num_steps: int | None = None
-    cfg_scale: float | None = None
-    max_new_tokens: int = 48
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,15 +98,6 @@ class MotionResult:
     @property
     def seconds(self) -> float:
         return self.num_frames / self.fps
-
-
-def default_pipeline_path() -> Path:
-    """The demo checkpoint ``unimotion_bandaiml`` in ``$UNIMOTION_CHECKPOINTS`` or in the source checkout's
-    ``checkpoints/`` (:func:`unimotion.utils.paths.default_checkpoint`); an installed package has no default
-    and the :class:`~unimotion.errors.CheckpointError` says how to give one."""
-    from ..utils.paths import default_checkpoint
-
-    return default_checkpoint("unimotion_bandaiml", "pass the pipeline folder (--checkpoint DIR / from_pretrained(DIR))")
 
 
 def _is_text_list(x: Any) -> bool:
@@ -223,23 +191,8 @@ class UniMotionPipeline:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> UniMotionPipeline:
         """Open a pipeline directory (default: the repository's ``checkpoints/unimotion_bandaiml``)."""
-        from ..config import from_dict
-
         path = Path(path) if path is not None else default_pipeline_path()
-        cfg_path = path / PIPELINE_FILE
-        if not cfg_path.is_file():
-            hint = ("; the demo checkpoint ships with the repository (checkpoints/unimotion_bandaiml) or is "
-                    "trained with `unimotion train unimotion --config configs/unimotion/bandaiml.yaml`")
-            raise CheckpointError(f"{path} is not a UniMotion pipeline: {PIPELINE_FILE} is missing{hint}")
-        try:
-            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{cfg_path} is not valid JSON: {exc}") from exc
-        if raw.pop("_pipeline", None) != PIPELINE_TYPE:
-            raise CheckpointError(f"{cfg_path} does not describe a UniMotion pipeline")
-        raw.pop("_unimotion_version", None)
-        raw.pop("dtype", None)
-        config = from_dict(PipelineConfig, raw)
+        config = read_pipeline_config(path)
         model = UniMotionModel.from_pretrained(path / MODEL_DIR, device=device)
         vae = load_pretrained(path / VAE_DIR, device=device)
         if not isinstance(vae, MotionAutoencoder):
