@@ -1,8 +1,10 @@
 """``unimotion train KIND --config FILE [--set key=value ...] [--resume]``.
 
 Each module in :mod:`unimotion.training.recipes` is one KIND. A recipe module defines ``HELP`` (one line),
-``CONFIG_CLASS`` (a dataclass), ``run(config, args)`` and optionally ``add_arguments(parser)``; its
-top-level imports stay light (heavy ones go inside ``run``).
+``CONFIG_CLASS`` (a dataclass), ``run(config, args)`` and optionally ``add_arguments(parser)`` and
+``check_export(config, args)`` (refuse an existing ``export_dir`` before training when this run will export;
+default: whenever ``export_dir`` is set); its top-level imports stay light (heavy ones go inside ``run``).
+An existing ``export_dir`` is only replaced with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -58,7 +60,11 @@ def _make_runner(module):
         if args.print_config:
             print(yaml.safe_dump(to_dict(config), sort_keys=False))
             return 0
-        check_export_dir(getattr(config, "export_dir", None), args)  # before any training
+        # before any training: a recipe that exports only sometimes says when (check_export), else export_dir
+        if hasattr(module, "check_export"):
+            module.check_export(config, args)
+        else:
+            check_export_dir(getattr(config, "export_dir", None), args)
         return int(module.run(config, args) or 0)
 
     return run

@@ -406,6 +406,15 @@ def stage_done(out_dir: Path, max_steps: int) -> bool:
         return False
 
 
+def check_export(config: TrainUniMotionConfig, args: argparse.Namespace | None) -> None:
+    """Refuse an existing ``export_dir`` before training, when this run exports (all stages, or the last)."""
+    from ._export import check_export_dir
+
+    only = getattr(args, "stage", None)
+    if only is None or only == config.stage_order[-1]:
+        check_export_dir(config.export_dir, args)
+
+
 def export_pipeline(config: TrainUniMotionConfig, model: UniMotionModel, vae: MotionAutoencoder,
                     info: dict[str, Any], overwrite: bool = False) -> Path:
     """Save model + VAE (vision branch stripped) as a :class:`UniMotionPipeline` to ``config.export_dir``."""
