@@ -9,6 +9,15 @@ the same numbers, prints a table and writes ``docs/results/codec.json`` + ``.md`
 * ``hml3d_reference.py``, labelled "baseline (per-frame reference)": our own reading of the same algorithm
   written frame by frame in float64.
 
+Codec modes (``first_root``, see :mod:`unimotion.motion.hml3d`): the encoder is timed in both. The row
+"first_root=identity" computes what the original computes (its first root rotation is the identity), so
+its agreement with the original code and the per-frame reference (run with ``first_root="identity"``) is
+checked on every frame, and the speed-up against the original compares like with like. The row "default
+first_root=smoothed (data format v1)" is what the project runs (every shipped model was trained on it); it
+is checked against the per-frame reference in the same mode, and its difference from the original is not
+reported (frame 0 differs by design). The timed baselines run in "identity" mode (the cost of either mode
+is the same). Decoding does not depend on the mode; its inputs are v1 features.
+
     python benchmarks/codec.py                       # 8 clips × 196 frames, best of 5 repeats
     python benchmarks/codec.py --clips 4 --repeats 3 --out /tmp/codec
 
@@ -36,6 +45,8 @@ ORIGINAL = "original HumanML3D code (torch float32)"
 #: acceptance: the vectorised encoder against each baseline
 MIN_SPEEDUP = {BASELINE: 20.0, ORIGINAL: 25.0}
 OURS = "unimotion.motion.hml3d (vectorised)"
+OURS_ID = f"{OURS}, first_root=identity"
+OURS_V1 = f"{OURS}, default first_root=smoothed (v1)"
 
 
 def synthetic_clips(num_clips: int, num_frames: int, seed: int) -> list[np.ndarray]:
@@ -105,15 +116,22 @@ def main(argv: list[str] | None = None) -> int:
     # encode: T-frame joint clips; decode: T-frame feature clips (from T+1-frame joint clips)
     long_clips = synthetic_clips(args.clips, args.frames + 1, args.seed)
     joint_clips = [c[: args.frames] for c in long_clips]
-    feature_clips = [hml3d.joints_to_features(c, target) for c in long_clips]
+    feature_clips = [hml3d.joints_to_features(c, target) for c in long_clips]  # the default (v1)
 
     original = hml3d_original.Original(T2M22, target)
 
     def enc_ours(j):
+        return hml3d.joints_to_features(j, target, first_root="identity")
+
+    def enc_ours_v1(j):
         return hml3d.joints_to_features(j, target)
 
-    def enc_ref(j):
-        return hml3d_reference.encode_per_frame(j, target, T2M22, hml3d.FEET_THRESHOLDS["t2m22"])
+    def enc_ref(j, first_root="identity"):
+        return hml3d_reference.encode_per_frame(j, target, T2M22, hml3d.FEET_THRESHOLDS["t2m22"],
+                                                first_root=first_root)
+
+    def enc_ref_v1(j):
+        return enc_ref(j, "smoothed")
 
     def enc_orig(j):
         return original.process_file(j.copy(), hml3d.FEET_THRESHOLDS["t2m22"])[0]
@@ -139,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch_ours = dec_torch(batch).numpy()
     diffs = {
-        ("joints → 263", OURS): (max_diff(enc_ours, enc_ref, joint_clips), max_diff(enc_ours, enc_orig, joint_clips)),
+        ("joints → 263", OURS_ID): (max_diff(enc_ours, enc_ref, joint_clips), max_diff(enc_ours, enc_orig, joint_clips)),
+        ("joints → 263", OURS_V1): (max_diff(enc_ours_v1, enc_ref_v1, joint_clips), None),
         ("263 → joints", OURS): (max_diff(dec_ours, dec_ref, feature_clips), max_diff(dec_ours, dec_orig, feature_clips)),
         ("joints → 263", ORIGINAL): (max_diff(enc_orig, enc_ref, joint_clips), 0.0),
         ("263 → joints", ORIGINAL): (max_diff(dec_orig, dec_ref, feature_clips), 0.0),
@@ -155,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = {
         ("joints → 263", BASELINE): (enc_ref, joint_clips),
         ("joints → 263", ORIGINAL): (enc_orig, joint_clips),
-        ("joints → 263", OURS): (enc_ours, joint_clips),
+        ("joints → 263", OURS_ID): (enc_ours, joint_clips),
+        ("joints → 263", OURS_V1): (enc_ours_v1, joint_clips),
         ("263 → joints", BASELINE): (dec_ref, feature_clips),
         ("263 → joints", ORIGINAL): (dec_orig, feature_clips),
         ("263 → joints", OURS): (dec_ours, feature_clips),
@@ -181,20 +201,21 @@ def main(argv: list[str] | None = None) -> int:
 
     columns = ["direction", "implementation", "ms_per_clip", "frames_per_s", "speedup_vs_per_frame",
                "speedup_vs_original", "max_abs_diff_vs_per_frame", "max_abs_diff_vs_original"]
-    header = (f"{'direction':<14} {'implementation':<52} {'ms/clip':>9} {'frames/s':>11} {'vs per-frame':>12} "
+    header = (f"{'direction':<14} {'implementation':<66} {'ms/clip':>9} {'frames/s':>11} {'vs per-frame':>12} "
               f"{'vs original':>11} {'|Δ| per-frame':>13} {'|Δ| original':>12}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['direction']:<14} {r['implementation']:<52} {r['ms_per_clip']:>9.3f} {r['frames_per_s']:>11.0f} "
+        diff_orig = r["max_abs_diff_vs_original"]
+        print(f"{r['direction']:<14} {r['implementation']:<66} {r['ms_per_clip']:>9.3f} {r['frames_per_s']:>11.0f} "
               f"{r['speedup_vs_per_frame']:>11.1f}x {r['speedup_vs_original']:>10.1f}x "
-              f"{r['max_abs_diff_vs_per_frame']:>13.1e} {r['max_abs_diff_vs_original']:>12.1e}")
-    enc = next(r for r in rows if r["direction"] == "joints → 263" and r["implementation"] == OURS)
+              f"{r['max_abs_diff_vs_per_frame']:>13.1e} {'—' if diff_orig is None else f'{diff_orig:.1e}':>12}")
+    encs = [r for r in rows if r["direction"] == "joints → 263" and r["implementation"] in (OURS_ID, OURS_V1)]
     dec = next(r for r in rows if r["direction"] == "263 → joints" and r["implementation"] == OURS)
-    ok = (min(enc["speedup_vs_per_frame"], dec["speedup_vs_per_frame"]) >= MIN_SPEEDUP[BASELINE]
-          and enc["speedup_vs_original"] >= MIN_SPEEDUP[ORIGINAL])
-    print(f"\nacceptance (vectorised ≥ {MIN_SPEEDUP[BASELINE]:.0f}× the per-frame baseline both ways, encoder ≥ "
-          f"{MIN_SPEEDUP[ORIGINAL]:.0f}× the original code): {'PASS' if ok else 'FAIL'}")
+    ok = (min([r["speedup_vs_per_frame"] for r in encs] + [dec["speedup_vs_per_frame"]]) >= MIN_SPEEDUP[BASELINE]
+          and min(r["speedup_vs_original"] for r in encs) >= MIN_SPEEDUP[ORIGINAL])
+    print(f"\nacceptance (vectorised ≥ {MIN_SPEEDUP[BASELINE]:.0f}× the per-frame baseline both ways, encoder in "
+          f"either mode ≥ {MIN_SPEEDUP[ORIGINAL]:.0f}× the original code): {'PASS' if ok else 'FAIL'}")
 
     command = "python benchmarks/codec.py " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = results_meta(
@@ -213,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         f"`{BASELINE}` is `benchmarks/hml3d_reference.py` (the same algorithm frame by frame, float64). "
         "`max_abs_diff_vs_*` is the largest difference between the outputs on these clips (the original's "
         "float32 arithmetic accounts for its differences). "
+        "Encoder modes (`first_root`, `unimotion.motion.hml3d`): `first_root=identity` computes what the "
+        "original computes (identity first root rotation) and is compared with the original and with the "
+        "per-frame reference in that mode, every frame; `default first_root=smoothed (v1)` is the project's "
+        "data format v1, on which every shipped model and the evaluator were trained: compared with the "
+        "per-frame reference in the same mode; its frame 0 differs from the original's by design (—). The "
+        "timed baselines run in `identity` mode; decoding does not depend on the mode (inputs: v1 features). "
         "Encoding includes retargeting to the SMPL-X neutral skeleton, floor/facing normalisation, the "
         "smoothed-heading IK and foot contacts; frames/s counts input frames."
     )

@@ -16,7 +16,9 @@ hip unpacking). ``dtype=torch.float64`` runs the same code with float64 helpers,
 algorithmic differences from float32 rounding.
 
 Used by ``tests/motion/test_hml3d_original.py`` and ``benchmarks/codec.py`` (speed baseline: the
-original is vectorised over frames, looping only over joints).
+original is vectorised over frames, looping only over joints). :mod:`unimotion.motion.hml3d` computes the
+original's features with ``first_root="identity"``; its default (``"smoothed"``, the project's data
+format v1) differs in frame 0 (see the module's *First root rotation*).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
 
 The original computes in float32, so agreement is to float32 rounding (≤ 1e-4, every frame and channel);
 with its helpers switched to float64 the agreement is ≤ 1e-6, which rules out any algorithmic difference.
+The original's first root rotation is the identity: these tests encode with ``first_root="identity"``
+(the project's default, ``"smoothed"``, data format v1, differs in frame 0; tested at the end).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from unimotion.motion.skeletons import T2M22
 
 F32_TOL = 1e-4  # float32 rounding of the original
 F64_TOL = 1e-6
+ORIGINAL = "identity"  # first_root of the original code
 
 CLIPS = {
     "walk": lambda: make_clip(120, seed=1),
@@ -43,7 +46,7 @@ def test_features_agree_with_the_original_process_file(case, dtype, original):
     joints = CLIPS[case]().astype(np.float32)
     ref = _original(original, dtype)
     expected, global_positions, _, _ = ref.process_file(joints.copy(), 0.002)
-    feats = hml3d.joints_to_features(joints)
+    feats = hml3d.joints_to_features(joints, first_root=ORIGINAL)
     # near-singular configurations of the sharp clips (a bone almost opposite its rest direction, a heading
     # almost -Z) amplify the original's float32 rounding in a few values
     tol = (3 * F32_TOL if case.startswith("sharp") else F32_TOL) if dtype == torch.float32 else F64_TOL
@@ -65,7 +68,7 @@ def test_uniform_skeleton_agrees_with_the_original(case, dtype, original):
 
 @pytest.mark.parametrize("case", ["walk_and_turn", "turning_through_minus_z", "sharp"])
 def test_decoding_agrees_with_the_original_recover_from_ric(case, original):
-    feats = hml3d.joints_to_features(CLIPS[case]())
+    feats = hml3d.joints_to_features(CLIPS[case](), first_root=ORIGINAL)
     ref = _original(original)
     expected = ref.recover_from_ric(torch.from_numpy(feats).float()[None], 22)[0].numpy()
     assert np.abs(hml3d.features_to_joints(feats) - expected).max() <= F32_TOL
@@ -81,7 +84,7 @@ def test_a_target_measured_on_a_frame_like_humanml3d(original):
     np.testing.assert_allclose(target, hml3d.target_offsets_from_joints(frame), atol=1e-6)
     joints = CLIPS["walk_and_turn"]().astype(np.float32)
     expected = _original(original, target=target).process_file(joints.copy(), 0.002)[0]
-    assert np.abs(hml3d.joints_to_features(joints, target) - expected).max() <= F32_TOL
+    assert np.abs(hml3d.joints_to_features(joints, target, first_root=ORIGINAL) - expected).max() <= F32_TOL
 
 
 @pytest.mark.bandai
@@ -103,14 +106,33 @@ def test_agrees_with_the_original_on_real_bandai_clips(bandai_dir, original):
     # HumanML3D's target: offsets measured on one frame of a real clip
     target = original.offsets_of_frame(T2M22, windows[0][0].astype(np.float32))
     ref32, ref64 = _original(original, torch.float32, target), _original(original, torch.float64, target)
-    worst32 = worst64 = worst_uniform = 0.0
+    worst32 = worst64 = worst_uniform = worst_v1_later = 0.0
+    v1_first = []
     for joints in windows:
         j32 = joints.astype(np.float32)
-        ours = hml3d.joints_to_features(j32, target)
+        ours = hml3d.joints_to_features(j32, target, first_root=ORIGINAL)
+        expected64 = ref64.process_file(j32.copy(), 0.002)[0]
         worst32 = max(worst32, float(np.abs(ours - ref32.process_file(j32.copy(), 0.002)[0]).max()))
-        worst64 = max(worst64, float(np.abs(ours - ref64.process_file(j32.copy(), 0.002)[0]).max()))
+        worst64 = max(worst64, float(np.abs(ours - expected64).max()))
         worst_uniform = max(worst_uniform, float(np.abs(
             hml3d.uniform_skeleton(j32, target) - ref32.uniform_skeleton(j32.copy())).max()))
+        # the default (data format v1): the same numbers from frame 1 on, its own frame 0
+        v1 = hml3d.joints_to_features(j32, target)
+        worst_v1_later = max(worst_v1_later, float(np.abs(v1[1:] - expected64[1:]).max()))
+        v1_first.append(float(np.abs(v1[0] - expected64[0]).max()))
     assert worst32 <= F32_TOL
     assert worst64 <= F64_TOL
     assert worst_uniform <= 1e-5
+    assert worst_v1_later <= F64_TOL
+    assert np.median(v1_first) > 1e-3  # real clips: the first smoothed heading is rarely exactly +Z
+
+
+@pytest.mark.parametrize("case", ["walk_and_turn", "turning_through_minus_z", "sharp"])
+def test_the_default_v1_differs_from_the_original_only_in_frame_0(case, original):
+    """The default (``first_root="smoothed"``, data format v1) keeps frame 0's smoothed heading: frames ≥ 1
+    agree with the original like the identity mode, frame 0 does not (a turning clip: r_rot[0] ≠ identity)."""
+    joints = CLIPS[case]().astype(np.float32)
+    expected = _original(original, torch.float64).process_file(joints.copy(), 0.002)[0]
+    feats = hml3d.joints_to_features(joints)
+    assert np.abs(feats[1:] - expected[1:]).max() <= F64_TOL
+    assert np.abs(feats[0] - expected[0]).max() > 1e-3

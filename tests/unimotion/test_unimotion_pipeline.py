@@ -79,7 +79,9 @@ def test_text_to_motion_rejects_bad_input(pipe, kwargs, match):
 def test_prepare_motion_inputs(pipe):
     j = walk_joints(31)
     from_joints = pipe.prepare_motion(j)
-    np.testing.assert_allclose(from_joints, hml3d.joints_to_features(j, dim=269), atol=1e-5)
+    # the codec's data format v1 (first_root="smoothed"), on which the shipped models were trained
+    np.testing.assert_array_equal(from_joints, hml3d.joints_to_features(j, dim=269, first_root="smoothed"))
+    assert not np.array_equal(from_joints[0], hml3d.joints_to_features(j, dim=269, first_root="identity")[0])
     f263 = np.asarray(hml3d.joints_to_features(j), dtype=np.float32)
     assert pipe.prepare_motion(f263).shape == (29, 269)
     assert pipe.prepare_motion(torch.from_numpy(from_joints)).shape == (30, 269)

@@ -12,10 +12,11 @@ and decodes them back (:mod:`unimotion.motion.hml3d`), reports the round-trip er
 
 Round-trip error. The encoder retargets the clip to HumanML3D's uniform skeleton (bone lengths of the
 target skeleton) and puts it on the floor, at the origin, facing +Z ("canonical" joints); the decoder should
-give those back (like HumanML3D's, the encoder's first root rotation is the identity and the decoder starts
-at heading 0). ``start_yaw_deg`` is the yaw that best aligns decoded and canonical joints (about 0; a
-heading drift would show here, see :func:`round_trip`); ``codec_mpjpe_mm`` / ``codec_max_mm`` compare them
-after undoing it (the codec's own error, float32 features); ``codec_raw_mpjpe_mm`` without undoing it;
+give those back, up to the small start heading HumanML3D's decoder drops (``start_yaw_deg``, see
+:func:`round_trip`; the codec's default, data format v1: with ``first_root="identity"``, as in the
+original HumanML3D code, that yaw is 0). ``codec_mpjpe_mm`` / ``codec_max_mm`` compare decoded joints with
+the canonical ones after undoing that yaw (the codec's own error, float32 features); ``codec_raw_mpjpe_mm``
+without undoing it;
 ``input_mpjpe_mm`` compares them with the input (adds the retargeting to other bone lengths, so it is
 expected to be much larger).
 """
@@ -73,9 +74,10 @@ def align_yaw(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float
 def round_trip(joints: np.ndarray) -> dict:
     """Encode joints (T, 22, 3) to 263 features and decode them; errors in millimetres.
 
-    HumanML3D's decoder starts from heading 0 and its encoder's first root rotation is the identity, so
-    the decoded clip is the canonical one; ``codec_*`` errors are measured after undoing the best-fitting
-    yaw between the two (reported as ``start_yaw_deg``, about 0), ``codec_raw_mpjpe_mm`` without.
+    HumanML3D's decoder starts from heading 0 where the encoder measured a (Gaussian-smoothed) heading
+    ``r_rot[0]`` that is slightly off +Z whenever the first second sways, so the decoded clip is the
+    canonical one turned by that small yaw; ``codec_*`` errors are measured after undoing it (its size is
+    reported as ``start_yaw_deg``), ``codec_raw_mpjpe_mm`` without.
     """
     from ..motion import hml3d
 
@@ -156,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"motion   : {motion.kind}, {motion.num_frames} frames at {FPS:g} fps — \"{motion.captions[0]}\"")
     print(f"features : {rt['features'].shape[0]} × {rt['features'].shape[1]}")
     print(f"round trip (decoded vs canonical joints): mean {metrics['codec_mpjpe_mm']:.4f} mm, "
-          f"max {metrics['codec_max_mm']:.4f} mm after undoing a best-fit yaw of "
+          f"max {metrics['codec_max_mm']:.4f} mm after undoing the decoder's start yaw of "
           f"{metrics['start_yaw_deg']:.3f}° (mean {metrics['codec_raw_mpjpe_mm']:.2f} mm before)")
     print(f"decoded vs input joints (includes retargeting to the uniform skeleton): "
           f"mean {metrics['input_mpjpe_mm']:.1f} mm")

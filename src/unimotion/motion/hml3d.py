@@ -17,9 +17,10 @@ clip, see ``docs/results/codec.md``). It computes in float64 and returns float32
    + (r_shoulder − l_shoulder))``) becomes +Z. The result is the *canonical* clip (:func:`canonical_joints`).
 5. **Foot contacts.** ``|p[t+1] − p[t]|² < feet_threshold`` for (ankle, foot) of each side.
 6. **IK with smoothed heading.** Chain IK with ``smooth_sigma=20`` frames: the root
-   rotation ``r_rot[t]`` is the yaw turning the Gaussian-smoothed forward direction onto +Z, except
-   ``r_rot[0]``, which is the identity (the reference's ``inverse_kinematics_np`` sets
-   ``root_quat[0] = [1, 0, 0, 0]`` before the chains; the canonical clip faces +Z at frame 0 anyway).
+   rotation ``r_rot[t]`` is the yaw turning the Gaussian-smoothed forward direction onto +Z. The first
+   frame's, ``r_rot[0]``, depends on ``first_root`` (see *First root rotation* below): its own smoothed
+   heading like every other frame (``"smoothed"``, the default, data format v1) or the identity
+   (``"identity"``, the original ``inverse_kinematics_np``, which sets ``root_quat[0] = [1, 0, 0, 0]``).
 7. **Features**, per frame t < T−1 (the last frame is dropped):
 
    ========== ======== =========================================================================
@@ -43,22 +44,44 @@ Reference quirks kept on purpose (they are in every published HumanML3D file):
 * Channel 0 stores ``arcsin`` of the relative quaternion's y component, whose sign follows the stored
   quaternions (``w ≥ 0``); when the smoothed heading crosses −Z the recorded angle has the wrong sign for
   that frame, so from there on the decoded heading is off by twice that frame's turn.
-* The first frame's root rotation is the identity (step 6): frame 0's channel 0 is ``arcsin`` of
-  ``r_rot[1]``'s y (the whole smoothed heading of frame 1, not a change), and its ``ric``, ``local_vel``
-  and the 6D of the first bone of every chain are taken in the canonical frame. Because
-  :func:`features_to_joints` (``recover_from_ric``) also starts the decoded heading at zero, decoded joints
-  are the canonical clip itself (up to the channel-0 quirk above).
+* :func:`features_to_joints` (``recover_from_ric``) starts the decoded heading at zero, so decoded joints
+  are the canonical clip turned by the encoder's ``r_rot[0]``: with the default ``first_root="smoothed"``
+  that is the smoothed heading of frame 0 (a small yaw, zero when the body faces +Z throughout the first
+  second; over the 2,634 BandaiML windows median 6.4°, 90th percentile 19.8°, max 53.1°), with ``first_root="identity"`` the identity (decoding gives the canonical clip itself, up to the
+  channel-0 quirk above).
+
+**First root rotation (``first_root``): the project's data format v1 versus the original code.** The
+original ``inverse_kinematics_np`` uses the identity as the root rotation of the first frame. This module
+used that frame's smoothed heading instead (like every other frame's) when the project's data were built,
+and every BandaiML build and every model the project ships (the retrieval evaluator, the CMA-VAE,
+UniMotion, UniMo, the keypoint network, the video tokenizer) was trained on those features. So the default
+stays that behaviour, ``first_root="smoothed"`` (**data format v1**, byte-identical to the features of the
+existing builds); ``first_root="identity"`` gives the original code's features (the published HumanML3D
+files). The two modes differ only here:
+
+* the 263 channels of frame 0: channel 0 (``arcsin`` of the y of ``r_rot[1] ⊗ r_rot[0]⁻¹``; with the
+  identity that is the whole smoothed heading of frame 1), and ``ric``, ``local_vel`` and the 6D of the
+  first bone of every chain, which are taken in frame 0's heading frame (v1) or in the canonical frame
+  (original). Frames ≥ 1 are the same numbers in both modes;
+* the 269 orientation channels with ``orientation_frame="global"``, in every frame: they follow the decoded
+  joints, which are the canonical clip turned by ``r_rot[0]`` (see above); with ``"heading"`` only frame 0.
+
+Switching a dataset to ``"identity"`` means rebuilding it and retraining every model trained on it, the
+evaluator included (``unimotion data build bandai --hml3d-first-root identity`` records the mode in the
+build's ``manifest.json`` as ``hml3d_first_root``).
 
 Agreement with the original code: ``benchmarks/hml3d_original.py`` transcribes HumanML3D's
 ``common/quaternion.py``, ``common/skeleton.py`` and the notebook's ``uniform_skeleton``/``process_file``/
-``recover_from_ric`` with their float32 torch arithmetic. On real BandaiML clips and sharp synthetic clips
-the features differ by ≤ 1e-4 (float32 rounding of the original; ≤ 1e-6 when its helpers run in float64)
-and ``uniform_skeleton`` by ≤ 1e-5 m (``tests/motion/test_hml3d_original.py``); against
-``benchmarks/hml3d_reference.py`` (our own float64 per-frame reading) by ≤ 1e-7.
+``recover_from_ric`` with their float32 torch arithmetic. With ``first_root="identity"``, on real BandaiML
+clips and sharp synthetic clips the features differ by ≤ 1e-4 (float32 rounding of the original; ≤ 1e-6
+when its helpers run in float64) and ``uniform_skeleton`` by ≤ 1e-5 m
+(``tests/motion/test_hml3d_original.py``); with the default, the same holds for every frame but the first.
+Against ``benchmarks/hml3d_reference.py`` (our own float64 per-frame reading, either mode) by ≤ 1e-7.
 
 Degenerate inputs where the reference produces NaN (a zero-length bone, a bone exactly opposite its rest
 direction) get defined values here instead (identity / half turn, see
-:func:`~unimotion.motion.skeleton.quat_between_np`); an undefined initial facing is rejected.
+:func:`~unimotion.motion.skeleton.quat_between_np`); a heading exactly −Z (up to rounding) is the half turn
+about Y; an undefined initial facing is rejected.
 
 **KIT-ML** (``layout=KIT21``, 251 dims): same steps with KIT's chains; the reference foot-contact threshold
 is ``0.05`` (``process_file(source_data, 0.05)`` in the KIT branch of the script), not 0.002 — see
@@ -80,8 +103,8 @@ otherwise measured on the canonical joints (:func:`pelvis_orientation`: X from t
 Y along the spine, identity for the layout's rest pose). ``orientation_frame`` selects the frame:
 
 * ``"global"`` (default): the frame in which :func:`features_to_joints` returns joints (the canonical
-  frame), so decoded joints and decoded orientation agree and the absolute heading is kept (no drift from
-  integrating channel 0).
+  frame turned by ``r_rot[0]``, which is the identity with ``first_root="identity"``), so decoded joints
+  and decoded orientation agree and the absolute heading is kept (no drift from integrating channel 0).
 * ``"heading"``: relative to each frame's heading ``r_rot[t]`` (rotation-invariant like ``ric``); decoding
   composes it with the integrated heading, so it agrees with the decoded joints even through the
   channel-0 quirk above.
@@ -110,8 +133,12 @@ from .rotations import (
     sixd_to_quat,
 )
 from .skeleton import (
+    DEFAULT_FIRST_ROOT,
+    FIRST_ROOT_MODES,
+    FirstRoot,
     _ns,
     chain_predecessors,
+    check_first_root,
     hml3d_forward_kinematics,
     offsets_from_joints,
     qconj,
@@ -124,6 +151,9 @@ from .stats import NormStats
 
 __all__ = [
     "FEET_THRESHOLDS",
+    "DEFAULT_FIRST_ROOT",
+    "FIRST_ROOT_MODES",
+    "FirstRoot",
     "SMOOTH_SIGMA",
     "ORIENTATION_DIMS",
     "feature_dim",
@@ -636,6 +666,7 @@ def joints_to_features(
     root_orientation=None,
     orientation_frame: OrientationFrame = "global",
     smooth_sigma: float = SMOOTH_SIGMA,
+    first_root: FirstRoot = DEFAULT_FIRST_ROOT,
 ) -> np.ndarray:
     """HumanML3D features of a joint-position clip (``process_file``), vectorised over frames.
 
@@ -651,6 +682,9 @@ def joints_to_features(
             ``None`` → measured on the joints (:func:`pelvis_orientation`).
         orientation_frame: 269 only: ``"global"`` or ``"heading"`` (see the module docstring).
         smooth_sigma: Gaussian sigma (frames) of the heading smoothing; 20 in the reference.
+        first_root: the first frame's root rotation: ``"smoothed"`` (default; the project's data format
+            v1, on which every shipped model was trained) or ``"identity"`` (the original HumanML3D
+            code). See *First root rotation* in the module docstring.
     Returns:
         (T−1, D) float32 features.
     """
@@ -673,6 +707,7 @@ def joints_to_features(
         raise MotionError(f"feet_threshold must be a positive number, got {feet_threshold}")
     if not (np.isfinite(smooth_sigma) and smooth_sigma >= 0):
         raise MotionError(f"smooth_sigma must be >= 0, got {smooth_sigma}")
+    check_first_root(first_root)
     tgt = default_target_offsets(layout) if target_offsets is None else _as_offsets(target_offsets, layout)
     orient_in = None if root_orientation is None else _as_root_orientation(root_orientation, len(joints))
 
@@ -685,7 +720,8 @@ def joints_to_features(
 
     # heading of every frame (smoothed forward direction), pure yaw (w, 0, y, 0)
     rw, ry = _heading_cm(P, layout, smooth_sigma)  # (T,), (T,)
-    rw[0], ry[0] = 1.0, 0.0  # the reference's IK sets the first frame's root rotation to the identity
+    if first_root == "identity":  # the original IK sets the first frame's root rotation to the identity
+        rw[0], ry[0] = 1.0, 0.0
     cos, sin = (rw * rw - ry * ry)[:, None], (2 * rw * ry)[:, None]  # (T, 1) yaw of each frame
 
     # chain IK on bone-major (K, T-1) blocks: the rotation accumulated after each bone, next to the root's,
@@ -751,7 +787,10 @@ def joints_to_features(
             r_rot = np.zeros((num_frames, 4))
             r_rot[:, 0], r_rot[:, 2] = rw, ry
             orient = quat_to_matrix(r_rot) @ orient
-        # "global" keeps the canonical frame, in which features_to_joints returns joints (r_rot[0] = identity)
+        elif first_root == "smoothed":
+            # the frame of features_to_joints: the canonical clip turned by the heading of frame 0
+            orient = quat_to_matrix(np.array([rw[0], 0.0, ry[0], 0.0])) @ orient
+        # "global" with first_root="identity": the canonical frame, in which features_to_joints returns joints
         out[:, sl["root_orient"]] = matrix_to_6d(orient[:-1])
     return out.astype(np.float32)
 
@@ -881,10 +920,11 @@ def features_to_root_orientation(
 def hml3d_chain_joints(features, target_offsets, root_quats=None, layout: SkeletonLayout | None = None):
     """Positions from the 6D chain rotations (channels ``rot``) by chain FK, relative to the root.
 
-    HumanML3D's ``recover_from_rot`` uses the integrated heading (:func:`features_to_root`) as the root
-    rotation; here the caller chooses it. With the encoder's heading ``r_rot[t]``
-    (``hml3d_inverse_kinematics(canonical, smooth_sigma=20)[:, 0]``, the identity at frame 0) it gives
-    the canonical clip minus its root position, which is how the tests check the ``rot`` channels.
+    HumanML3D's ``recover_from_rot`` uses the integrated heading (:func:`features_to_root`, which starts
+    at zero) as the root rotation; here the caller chooses it. With the encoder's headings ``r_rot[t]``
+    (``hml3d_inverse_kinematics(canonical, T2M22, smooth_sigma=20, first_root=<the encoder's>)[:, 0]``)
+    it gives the canonical clip minus its root position, which is how the tests check the ``rot``
+    channels.
 
     Args:
         features: (..., T, D). target_offsets: (J, 3). root_quats: (..., T, 4) or ``None`` (identity).
