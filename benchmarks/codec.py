@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         "data format v1, on which every shipped model and the evaluator were trained: compared with the "
         "per-frame reference in the same mode; its frame 0 differs from the original's by design (—). The "
         "timed baselines run in `identity` mode; decoding does not depend on the mode (inputs: v1 features). "
+        "The two encoder modes run the same code but for one assignment (timed alone they take the same "
+        "time); a gap between their rows comes from the order of the interleaved passes. "
         "Encoding includes retargeting to the SMPL-X neutral skeleton, floor/facing normalisation, the "
         "smoothed-heading IK and foot contacts; frames/s counts input frames."
     )
