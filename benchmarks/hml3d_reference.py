@@ -151,8 +151,15 @@ def encode_per_frame(
     smooth_sigma: float = 20.0,
     with_orientation: bool = False,
     orientation_frame: str = "global",
+    first_root: str = "smoothed",
 ) -> np.ndarray:
-    """(T, J, 3) joints → (T−1, D) features, one frame at a time (float64)."""
+    """(T, J, 3) joints → (T−1, D) features, one frame at a time (float64).
+
+    ``first_root``: the first frame's root rotation of the feature IK, ``"smoothed"`` (its own smoothed
+    heading: the project's default, data format v1) or ``"identity"`` (the original HumanML3D code).
+    """
+    if first_root not in ("smoothed", "identity"):
+        raise ValueError(f"first_root must be 'smoothed' or 'identity', got {first_root!r}")
     frames: list[list[Vec]] = [[tuple(map(float, p)) for p in f] for f in np.asarray(joints, dtype=np.float64)]
     num_frames, num_joints = len(frames), len(frames[0])
     chains = [list(c) for c in layout.kinematic_chain]
@@ -168,8 +175,11 @@ def encode_per_frame(
     tgt_leg = max(abs(c) for c in tgt[k1]) + max(abs(c) for c in tgt[k2])
     ratio = tgt_leg / src_leg
     pos = []
-    for frame in frames:
-        quats = _ik_frame(frame, _heading(_forward(frame, layout.face_joints, True)), chains, raw)
+    for t, frame in enumerate(frames):
+        # as the original's uniform_skeleton (identity first root); the root rotation cancels in FK∘IK, so
+        # this does not depend on first_root
+        root = (1.0, 0.0, 0.0, 0.0) if t == 0 else _heading(_forward(frame, layout.face_joints, True))
+        quats = _ik_frame(frame, root, chains, raw)
         pos.append(_fk_frame(quats, _scale(frame[0], ratio), tgt, chains))
 
     # 2. floor, 3. first root XZ at the origin
@@ -195,6 +205,8 @@ def encode_per_frame(
     else:
         smoothed = raw_forward
     r_rot = [_heading(f) for f in smoothed]
+    if first_root == "identity":  # the original IK's first root rotation
+        r_rot[0] = (1.0, 0.0, 0.0, 0.0)
 
     lateral = (layout.face_joints[1], layout.face_joints[0])
     if layout.raw_offsets[lateral[0]][0] < 0:

@@ -75,6 +75,23 @@ def test_atomic_dir_refuses_overwrite(tmp_path):
     assert (d / "keep").read_text() == "1"
 
 
+def test_atomic_dir_gives_the_usual_permissions(tmp_path):
+    """mkdtemp makes 0700 folders; a replaced checkpoint must not silently lose its permissions."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    d = tmp_path / "export"
+    d.mkdir(mode=0o755)
+    with atomic_dir(d) as tmp:
+        (tmp / "f").write_text("new")
+    assert (d / "f").read_text() == "new"
+    assert d.stat().st_mode & 0o777 == 0o777 & ~mask
+    with atomic_dir(tmp_path / "fresh") as tmp:
+        (tmp / "f").write_text("x")
+    assert (tmp_path / "fresh").stat().st_mode & 0o777 == 0o777 & ~mask
+
+
 def test_normstats_roundtrip_and_validation(tmp_path):
     x = np.random.default_rng(0).normal(size=(100, 5)).astype(np.float32)
     stats = NormStats.from_data(x)

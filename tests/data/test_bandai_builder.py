@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from unimotion.data.bandai import BuildConfig, build_bandai, parse_clip_name, split_of, window_bounds
+from unimotion.data.bandai import (
+    ARCHIVES,
+    BuildConfig,
+    build_bandai,
+    iter_archive_clips,
+    parse_clip_name,
+    split_of,
+    window_bounds,
+)
 from unimotion.data.captions import make_captions
 from unimotion.data.datasets import ImageMotionDataset, TextMotionDataset, collate
 from unimotion.data.humanml3d import HumanML3DReader
 from unimotion.errors import DatasetError
-from unimotion.motion.hml3d import features_to_joints
+from unimotion.io.bvh import parse_bvh
+from unimotion.io.retarget import retarget_to_t2m
+from unimotion.motion.hml3d import features_to_joints, joints_to_features
 from unimotion.notices import BANDAI_ATTRIBUTION
 
 
@@ -137,3 +148,72 @@ def test_build_is_deterministic_and_resumable(bandai_dir, tmp_path):
     # a different parameter set invalidates the cached clips
     build_bandai(bandai_dir, a, BuildConfig(images_per_motion=2), workers=1, include=patterns, progress=False)
     assert np.load(a / "renders" / "images" / "dataset-1_bow_sad_001_w00.npz")["images"].shape[0] == 2
+
+
+# ---------------------------------------------------------------------------------------- codec mode
+def test_build_config_hml3d_first_root():
+    assert BuildConfig().hml3d_first_root == "smoothed"  # data format v1: what the shipped models saw
+    with pytest.raises(DatasetError, match="hml3d_first_root must be one of"):
+        BuildConfig(hml3d_first_root="original")
+    # v1 keeps the digest of builds made before the option existed (their outputs are reused on resume);
+    # the other mode invalidates them
+    legacy = {k: v for k, v in asdict(BuildConfig()).items() if k != "hml3d_first_root"}
+    assert BuildConfig().digest() == hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
+    assert BuildConfig(hml3d_first_root="identity").digest() != BuildConfig().digest()
+
+
+def _first_window(bandai_dir: Path, stem: str) -> np.ndarray:
+    clip, text = next(iter_archive_clips(bandai_dir / ARCHIVES[int(stem[8]) - 1], [stem]))
+    joints = retarget_to_t2m(parse_bvh(text, source=f"{clip.stem}.bvh"), mapping="bandai", target_fps=20.0)
+    start, end = window_bounds(len(joints), 196, 40)[0]
+    return joints[start:end]
+
+
+@pytest.mark.bandai
+def test_default_build_is_codec_v1_and_says_so(bandaiml_small, bandai_dir):
+    manifest = json.loads((bandaiml_small / "manifest.json").read_text())
+    assert manifest["hml3d_first_root"] == "smoothed" == manifest["parameters"]["hml3d_first_root"]
+    assert "first root rotation `smoothed`" in (bandaiml_small / "README.md").read_text()
+    stem = "dataset-1_walk_normal_001"
+    joints = _first_window(bandai_dir, stem)
+    stored = np.load(bandaiml_small / "new_joint_vecs_269" / f"{stem}_w00.npy")
+    v1 = joints_to_features(joints, dim=269, first_root="smoothed")
+    assert stored.dtype == v1.dtype and stored.tobytes() == v1.tobytes()
+    assert not np.array_equal(stored[0], joints_to_features(joints, dim=269, first_root="identity")[0])
+
+
+@pytest.mark.bandai
+def test_identity_build_rebuilds_with_the_original_codec(bandai_dir, tmp_path):
+    patterns = ["dataset-1_walk_normal_001"]
+    wid = "dataset-1_walk_normal_001_w00"
+    cfg = BuildConfig(renders=False, smplx=False)
+    build_bandai(bandai_dir, tmp_path, cfg, workers=1, include=patterns, progress=False)
+    v1 = {d: np.load(tmp_path / d / f"{wid}.npy") for d in ("new_joint_vecs", "new_joint_vecs_269", "new_joints")}
+    original = BuildConfig(renders=False, smplx=False, hml3d_first_root="identity")
+    build_bandai(bandai_dir, tmp_path, original, workers=1, include=patterns, progress=False)  # same folder
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["hml3d_first_root"] == "identity"
+    new = {d: np.load(tmp_path / d / f"{wid}.npy") for d in v1}
+    expected = joints_to_features(_first_window(bandai_dir, patterns[0]), dim=269, first_root="identity")
+    assert new["new_joint_vecs_269"].tobytes() == expected.tobytes()  # the cached v1 clip was not reused
+    # the 263 channels change in frame 0 only; the orientation and the decoded joints in every frame
+    assert np.array_equal(new["new_joint_vecs"][1:], v1["new_joint_vecs"][1:])
+    assert not np.array_equal(new["new_joint_vecs"][0], v1["new_joint_vecs"][0])
+    assert np.abs(new["new_joint_vecs_269"][:, 263:] - v1["new_joint_vecs_269"][:, 263:]).max(-1).min() > 0
+    assert not np.allclose(new["new_joints"], v1["new_joints"], atol=1e-4)
+
+
+@pytest.mark.parametrize("flag, expected", [([], "smoothed"), (["--hml3d-first-root", "identity"], "identity")])
+def test_cli_passes_the_codec_mode(monkeypatch, tmp_path, flag, expected):
+    import unimotion.data.bandai as bandai
+    from unimotion.cli import main
+
+    seen = {}
+
+    def fake_build(src, out, cfg, **kwargs):
+        seen["cfg"] = cfg
+        return {"counts": {}, "build_seconds": 0.0}
+
+    monkeypatch.setattr(bandai, "build_bandai", fake_build)
+    assert main(["data", "build", "bandai", "--out", str(tmp_path / "o"), "--no-progress", *flag]) == 0
+    assert seen["cfg"].hml3d_first_root == expected

@@ -26,6 +26,7 @@ from unimotion.io.bvh_export import (
     joints_to_bvh,
     reproduction_error,
     rest_offsets_from_joints,
+    rigidity_report,
     save_bvh,
     save_features_bvh,
 )
@@ -146,20 +147,170 @@ def test_given_rest_offsets_are_used():
         joints_to_bvh(joints, rest_offsets=np.zeros((21, 3)))
 
 
+# ------------------------------------------------------------------------------------------ Blender-style reading
+def blender_style_positions(path: Path) -> tuple[list[str], np.ndarray]:
+    """World joint positions (T, J, 3) of a BVH file read the way Blender's importer does, written here
+    independently of the library: OFFSETs from the hierarchy, per-frame rotations composed in channel
+    order (R = R_c1 · R_c2 · R_c3, degrees), position channels *replacing* the OFFSET (Blender's
+    ``rest_head_local``-relative locations), root first."""
+    from scipy.spatial.transform import Rotation
+
+    tokens = path.read_text().split()
+    names, parents, offsets, channels, stack, i = [], [], [], [], [], 0
+    while tokens[i] != "MOTION":
+        tok = tokens[i]
+        if tok in ("ROOT", "JOINT"):
+            names.append(tokens[i + 1])
+            parents.append(stack[-1] if stack else -1)
+            i += 2
+        elif tok == "End":  # End Site { OFFSET x y z }
+            i = tokens.index("}", i) + 1
+        elif tok == "{":
+            stack.append(len(names) - 1)
+            i += 1
+        elif tok == "}":
+            stack.pop()
+            i += 1
+        elif tok == "OFFSET":
+            offsets.append([float(v) for v in tokens[i + 1 : i + 4]])
+            i += 4
+        elif tok == "CHANNELS":
+            n = int(tokens[i + 1])
+            channels.append(tokens[i + 2 : i + 2 + n])
+            i += 2 + n
+        else:
+            i += 1
+    num_frames = int(tokens[tokens.index("Frames:") + 1])
+    start = tokens.index("Time:") + 2
+    values = np.array(tokens[start:], dtype=np.float64).reshape(num_frames, -1)
+    out = np.zeros((num_frames, len(names), 3))
+    world_rot = [None] * len(names)
+    col = 0
+    for j, chans in enumerate(channels):
+        v = values[:, col : col + len(chans)]
+        col += len(chans)
+        local = np.broadcast_to(np.asarray(offsets[j]), (num_frames, 3)).copy()
+        rot = Rotation.identity(num_frames)
+        for k, c in enumerate(chans):
+            if c.endswith("position"):
+                local[:, "XYZ".index(c[0])] = v[:, k]
+            else:
+                rot = rot * Rotation.from_euler(c[0].lower(), v[:, k : k + 1], degrees=True)
+        p = parents[j]
+        if p < 0:
+            out[:, j], world_rot[j] = local, rot
+        else:
+            out[:, j] = out[:, p] + world_rot[p].apply(local)
+            world_rot[j] = world_rot[p] * rot
+    return names, out
+
+
+def _blender_dist(path: Path, joints: np.ndarray) -> np.ndarray:
+    names, world = blender_style_positions(path)
+    order = [names.index(n) for n in T2M22.joint_names]
+    return np.linalg.norm(world[:, order] / 100 - joints, axis=-1)
+
+
+@pytest.mark.parametrize("order", ["ZXY", "XYZ"])
+def test_blender_style_reading_reproduces_rigid_joints(tmp_path, order):
+    joints = rigid_motion(seed=21)
+    err = save_bvh(tmp_path / "m.bvh", joints, rotation_order=order)
+    assert err.warning is None
+    assert _blender_dist(tmp_path / "m.bvh", joints).max() < 1e-6
+    np.testing.assert_allclose(_blender_dist(tmp_path / "m.bvh", joints).max(), err.max, atol=1e-9)
+
+
 # ------------------------------------------------------------------------------------------ non-rigid
-def test_non_rigid_input_least_squares_and_exact_mode(tmp_path):
-    rng = np.random.default_rng(6)
-    joints = rigid_motion(seed=6) + rng.normal(size=(60, 22, 3)) * 0.01  # 1 cm jitter: not rigid
-    err = save_bvh(tmp_path / "ls.bvh", joints)
+def non_rigid_motion(num_frames: int = 60, seed: int = 6) -> np.ndarray:
+    """Joints whose shin lengths breathe by ±4 cm and whose left collar swings against the neck: like
+    generated motion, not the motion of one rigid skeleton."""
+    offsets = np.repeat(OFFSETS[None], num_frames, axis=0)
+    t = np.arange(num_frames) / 20.0
+    offsets[:, 7] *= (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))[:, None]  # left_ankle: shin length
+    offsets[:, 8] *= (1 - 0.1 * np.sin(2 * np.pi * 0.5 * t))[:, None]  # right_ankle
+    offsets[:, 13, 1] += 0.05 * np.sin(2 * np.pi * 0.9 * t)  # left_collar: the spine3 children's angle
+    rng = np.random.default_rng(seed)
+    rotvec = rng.normal(size=(1, 22, 3)) * 0.5 + np.cumsum(rng.normal(size=(num_frames, 22, 3)) * 0.08, axis=0)
+    local = _rotvec_to_matrix(rotvec)
+    parents = T2M22.parents
+    glob, pos = [local[:, 0]], [np.array([0.0, 0.9, 0.0]) + np.zeros((num_frames, 3))]
+    for j in range(1, 22):
+        p = parents[j]
+        pos.append(pos[p] + np.einsum("tij,tj->ti", glob[p], offsets[:, j]))
+        glob.append(glob[p] @ local[:, j])
+    return np.stack(pos, axis=1)
+
+
+def test_rigidity_report_names_the_varying_bones_and_joints():
+    report = rigidity_report(rigid_motion(seed=2))
+    assert report.rigid and report.describe() == ""
+    report = rigidity_report(non_rigid_motion())
+    assert not report.rigid
+    # the collar's offset change also changes its length
+    assert set(report.varying_bones) == {"left_knee→left_ankle", "right_knee→right_ankle", "spine3→left_collar"}
+    assert report.varying_joints == ["spine3"]
+    lo, hi = report.bone_lengths["left_knee→left_ankle"]
+    assert hi - lo == pytest.approx(0.2 * np.linalg.norm(OFFSETS[7]), rel=0.05)
+    text = report.describe()
+    assert "3 bone lengths vary" in text and "at spine3 by" in text
+
+
+def test_non_rigid_input_warns_with_the_cause_and_exact_mode(tmp_path, caplog):
+    joints = non_rigid_motion()
+    with caplog.at_level("WARNING", logger="unimotion"):
+        err = save_bvh(tmp_path / "ls.bvh", joints)
     measured = np.linalg.norm(fk_metres(tmp_path / "ls.bvh") - joints, axis=-1)
     assert err.max == pytest.approx(measured.max(), abs=1e-12)
     assert 0.005 < err.max < 0.2  # least squares: not exact, but close to the input
-    for offsets_mode in ("zero", "rest"):
+    np.testing.assert_allclose(_blender_dist(tmp_path / "ls.bvh", joints).max(), err.max, atol=1e-9)
+    assert err.warning is not None
+    for fragment in (f"{err.max:.4g}", "not the motion of one rigid skeleton", "left_knee→left_ankle", "spine3",
+                     "positions='all'"):
+        assert fragment in err.warning
+    assert any(r.levelname == "WARNING" and r.getMessage() == err.warning for r in caplog.records)
+    # positions="all" is exact for any input, in our reader and a Blender-style one, and has a drawable rest
+    # skeleton by default (rest OFFSETs, not 22 joints stacked at the origin)
+    for offsets_mode in ("rest", "zero"):
         err = save_bvh(tmp_path / f"all_{offsets_mode}.bvh", joints, positions="all", all_positions_offsets=offsets_mode)
-        assert err.max < 1e-9
+        assert err.max < 1e-9 and err.warning is None
+        assert _blender_dist(tmp_path / f"all_{offsets_mode}.bvh", joints).max() < 1e-6
         motion = read_bvh(tmp_path / f"all_{offsets_mode}.bvh")
         assert all(c[:3] == ("Xposition", "Yposition", "Zposition") for c in motion.channels)
         assert (np.abs(motion.offsets).max() == 0) == (offsets_mode == "zero")
+    default = read_bvh(joints_to_bvh(joints, positions="all").to_text())
+    rest = rest_offsets_from_joints(joints) * 100
+    rest[0] = 0
+    np.testing.assert_allclose(default.offsets[[default.index(n) for n in T2M22.joint_names]], rest, atol=1e-9)
+    assert np.linalg.norm(default.offsets, axis=-1)[1:].min() > 1.0  # every bone drawn, > 1 cm
+
+
+def test_jitter_without_a_rigid_cause_still_warns(tmp_path):
+    rng = np.random.default_rng(6)
+    joints = rigid_motion(seed=6) + rng.normal(size=(60, 22, 3)) * 0.01  # 1 cm jitter: not rigid
+    err = save_bvh(tmp_path / "ls.bvh", joints)
+    assert err.warning is not None and "positions='all'" in err.warning
+    assert save_bvh(tmp_path / "big_tolerance.bvh", joints, warn_above=1.0).warning is None
+
+
+@pytest.mark.bandai
+def test_real_clip_features_export_within_1mm_blender_style(tmp_path, bandai_dir):
+    """Real mocap as the BandaiML build stores it (retargeted, encoded to 263 features, decoded): rigid,
+    so the rotation-only BVH reproduces it within 1 mm read the Blender way, and nothing is warned."""
+    import tarfile
+
+    from unimotion.io.bvh import parse_bvh
+    from unimotion.io.retarget import retarget_to_t2m
+    from unimotion.motion.hml3d import features_to_joints, joints_to_features
+
+    with tarfile.open(bandai_dir / "Bandai-Namco-Research-Motiondataset-1.tar.gz", "r:gz") as tar:
+        member = next(m for m in tar if m.name.endswith("dataset-1_dance-short_normal_001.bvh"))
+        text = tar.extractfile(member).read().decode("utf-8")
+    joints = retarget_to_t2m(parse_bvh(text), "bandai", target_fps=20)[:197]
+    decoded = features_to_joints(joints_to_features(joints)).astype(np.float64)
+    assert rigidity_report(decoded).rigid
+    err = save_features_bvh(tmp_path / "dance.bvh", joints_to_features(joints))
+    assert err.warning is None and err.max < 1e-3
+    assert _blender_dist(tmp_path / "dance.bvh", decoded).max() < 1e-3
 
 
 def test_precision_option_and_scale_and_fps(tmp_path):
@@ -320,7 +471,7 @@ def threejs_positions(threejs_dir: Path, path: Path) -> tuple[list[str], np.ndar
 
 def test_threejs_bvhloader_reproduces_joints(tmp_path, threejs_dir):
     joints = rigid_motion(num_frames=40, seed=12)
-    cases = {"root": {}, "all_zero": {"positions": "all"}}
+    cases = {"root": {}, "all_zero": {"positions": "all", "all_positions_offsets": "zero"}}
     for name, options in cases.items():
         path = tmp_path / f"{name}.bvh"
         save_bvh(path, joints, **options)

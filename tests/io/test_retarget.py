@@ -553,3 +553,132 @@ def test_bandai_dataset1_every_clip_parses_round_trips_and_auto_maps(bandai_text
         again = parse_bvh(motion.to_text())
         np.testing.assert_array_equal(again.values, motion.values)
         assert resolve_mapping(motion, "auto") == resolve_mapping(motion, "bandai"), name
+
+
+# ------------------------------------------------------------------------------------------ CMU rigs
+CMU_UNIT = 0.0254 / 0.45  # metres per unit of the CMU ASF/AMC files and their BVH conversions
+
+
+def _bvh_text(tree: tuple, num_frames: int, seed: int, unit: float) -> str:
+    """A BVH file (Y up, ZYX rotation channels, positions on the root) of ``tree`` = (name, offset in metres,
+    children) with random joint rotations after a rest frame, in file units of ``unit`` metres."""
+    lines, count = ["HIERARCHY"], [0]
+
+    def emit(node, depth, root=False):
+        name, offset, children = node
+        pad = "\t" * depth
+        lines.append(f"{pad}{'ROOT' if root else 'JOINT'} {name}")
+        lines.append(pad + "{")
+        lines.append(f"{pad}\tOFFSET " + " ".join(f"{v / unit:.6f}" for v in offset))
+        chans = "6 Xposition Yposition Zposition" if root else "3"
+        lines.append(f"{pad}\tCHANNELS {chans} Zrotation Yrotation Xrotation")
+        count[0] += 6 if root else 3
+        for child in children:
+            if child[0] == "End Site":
+                lines.append(f"{pad}\tEnd Site\n{pad}\t{{\n{pad}\t\tOFFSET "
+                             + " ".join(f"{v / unit:.6f}" for v in child[1]) + f"\n{pad}\t}}")
+            else:
+                emit(child, depth + 1)
+        lines.append(pad + "}")
+
+    emit(tree, 0, root=True)
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0, 15, (num_frames, count[0]))
+    values[:, :3] = np.array([0.1, 0.95, 0.2]) / unit + rng.normal(0, 0.02, (num_frames, 3)) / unit
+    values[0, 3:] = 0.0  # rest pose first
+    lines += ["MOTION", f"Frames: {num_frames}", "Frame Time: 0.008333"]
+    lines += [" ".join(f"{v:.6f}" for v in row) for row in values]
+    return "\n".join(lines) + "\n"
+
+
+def _leg(side: str, names: tuple[str, ...], x: float) -> tuple:
+    hip, knee, ankle, toe = names
+    return (hip, (x, -0.05, 0.0), [(knee, (0.0, -0.41, 0.0), [(ankle, (0.0, -0.42, 0.0), [
+        (toe, (0.0, -0.06, 0.13), [("End Site", (0.0, 0.0, 0.05))])])])])
+
+
+def _arm(names: tuple[str, ...], s: float, collar_offset) -> tuple:
+    collar, shoulder, elbow, wrist = names
+    return (collar, collar_offset, [(shoulder, (s * 0.15, 0.0, 0.0), [(elbow, (s * 0.28, 0.0, 0.0), [
+        (wrist, (s * 0.25, 0.0, 0.0), [("End Site", (s * 0.08, 0.0, 0.0))])])])])
+
+
+# the naming of the most common public CMU conversion (helper hip joints, LowerBack/Spine/Spine1, Neck1)
+CMU_UPLEG = ("Hips", (0.0, 0.0, 0.0), [
+    ("LHipJoint", (0.0, 0.0, 0.0), [_leg("L", ("LeftUpLeg", "LeftLeg", "LeftFoot", "LeftToeBase"), 0.09)]),
+    ("RHipJoint", (0.0, 0.0, 0.0), [_leg("R", ("RightUpLeg", "RightLeg", "RightFoot", "RightToeBase"), -0.09)]),
+    ("LowerBack", (0.0, 0.02, 0.0), [("Spine", (0.0, 0.12, 0.0), [("Spine1", (0.0, 0.13, 0.0), [
+        ("Neck", (0.0, 0.14, 0.0), [("Neck1", (0.0, 0.05, 0.0), [("Head", (0.0, 0.05, 0.0), [("End Site", (0.0, 0.1, 0.0))])])]),
+        _arm(("LeftShoulder", "LeftArm", "LeftForeArm", "LeftHand"), 1.0, (0.03, 0.1, 0.0)),
+        _arm(("RightShoulder", "RightArm", "RightForeArm", "RightHand"), -1.0, (-0.03, 0.1, 0.0)),
+    ])])]),
+])
+# the other common naming (LeftHip/LeftKnee/LeftAnkle/LeftToe, Chest…Chest4, LeftCollar/LeftShoulder/LeftElbow)
+CMU_HIP = ("Hips", (0.0, 0.0, 0.0), [
+    _leg("L", ("LeftHip", "LeftKnee", "LeftAnkle", "LeftToe"), 0.09),
+    _leg("R", ("RightHip", "RightKnee", "RightAnkle", "RightToe"), -0.09),
+    ("Chest", (0.0, 0.1, 0.0), [("Chest2", (0.0, 0.1, 0.0), [("Chest3", (0.0, 0.06, 0.0), [("Chest4", (0.0, 0.06, 0.0), [
+        ("Neck", (0.0, 0.14, 0.0), [("Head", (0.0, 0.09, 0.0), [("End Site", (0.0, 0.1, 0.0))])]),
+        _arm(("LeftCollar", "LeftShoulder", "LeftElbow", "LeftWrist"), 1.0, (0.03, 0.08, 0.0)),
+        _arm(("RightCollar", "RightShoulder", "RightElbow", "RightWrist"), -1.0, (-0.03, 0.08, 0.0)),
+    ])])])]),
+])
+CMU_NAMINGS = {
+    "upleg": (CMU_UPLEG, {"left_hip": "LeftUpLeg", "left_knee": "LeftLeg", "left_ankle": "LeftFoot",
+                          "left_foot": "LeftToeBase", "left_collar": "LeftShoulder", "left_shoulder": "LeftArm",
+                          "left_elbow": "LeftForeArm", "left_wrist": "LeftHand", "spine3": "Spine1"}),
+    "hip": (CMU_HIP, {"left_hip": "LeftHip", "left_knee": "LeftKnee", "left_ankle": "LeftAnkle",
+                      "left_foot": "LeftToe", "left_collar": "LeftCollar", "left_shoulder": "LeftShoulder",
+                      "left_elbow": "LeftElbow", "left_wrist": "LeftWrist", "spine3": "Chest4"}),
+}
+
+
+def _rest_position(tree: tuple, name: str, origin=(0.0, 0.0, 0.0)):
+    """World rest position (metres) of joint ``name`` relative to the root, from the OFFSETs."""
+    here = np.asarray(origin) + np.asarray(tree[1])
+    if tree[0] == name:
+        return here
+    for child in tree[2]:
+        if child[0] != "End Site":
+            found = _rest_position(child, name, here)
+            if found is not None:
+                return found
+    return None
+
+
+@pytest.mark.parametrize("naming", list(CMU_NAMINGS))
+def test_cmu_rigs_in_cmu_units_with_both_namings(naming):
+    """CMU BVH conversions are in the CMU unit (1/0.45 inch): detected as such (not inches, which made a
+    0.6 m figure), and the ``cmu`` preset reads both namings like the automatic mapping."""
+    tree, expected = CMU_NAMINGS[naming]
+    motion = parse_bvh(_bvh_text(tree, 12, seed=len(naming), unit=CMU_UNIT))
+    auto = retarget_bvh(motion, "auto", target_fps=None)
+    preset = retarget_bvh(motion, "cmu", target_fps=None)
+    assert auto.units == preset.units == "cmu"
+    assert preset.units_to_metres == pytest.approx(CMU_UNIT)
+    for target, source in expected.items():
+        assert preset.mapping[target] == source, target
+        if target.startswith("left_"):
+            assert preset.mapping["right_" + target[5:]] == source.replace("Left", "Right"), target
+    np.testing.assert_allclose(preset.joints, auto.joints, atol=1e-12)
+    # the rest frame in metres: the OFFSETs written above, root at its position channels
+    root = motion.values[0, :3] * CMU_UNIT
+    for target in ("left_wrist", "right_ankle", "head", "left_shoulder"):
+        source = preset.mapping[target]
+        np.testing.assert_allclose(preset.joints[0, NAMES.index(target)],
+                                   root + _rest_position(tree, source), atol=1e-5, err_msg=target)
+    height = preset.joints[0, NAMES.index("head"), 1] - preset.joints[0, NAMES.index("left_ankle"), 1]
+    assert 1.2 < height < 1.8
+    # read as inches the same file is a 0.6 m figure: the CMU unit is what "auto" must pick
+    small = retarget_to_t2m(motion, "cmu", target_fps=None, units="inch")
+    np.testing.assert_allclose(small, preset.joints * 0.45, atol=1e-9)
+
+
+def test_cmu_unit_option_and_inch_rigs_stay_inches():
+    motion = parse_bvh(_bvh_text(CMU_HIP, 3, seed=0, unit=CMU_UNIT))
+    np.testing.assert_allclose(retarget_to_t2m(motion, target_fps=None, units="cmu"),
+                               retarget_to_t2m(motion, target_fps=None), atol=0)
+    inch = parse_bvh(_bvh_text(CMU_HIP, 3, seed=0, unit=0.0254))
+    result = retarget_bvh(inch, "cmu", target_fps=None)
+    assert result.units == "inch"
+    np.testing.assert_allclose(result.joints, retarget_bvh(motion, "cmu", target_fps=None).joints, atol=1e-5)

@@ -1,4 +1,5 @@
-"""Fixtures of the motion tests: the per-frame reference implementation from ``benchmarks/``."""
+"""Fixtures of the motion tests: the reference implementations from ``benchmarks/`` (our per-frame reading
+of HumanML3D and a transcription of the original code)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from types import ModuleType
 
 import pytest
 
-_REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "hml3d_reference.py"
+_BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def load_reference() -> ModuleType:
-    """``benchmarks/hml3d_reference.py`` as a module (benchmarks/ is not a package)."""
-    name = "unimotion_bench_hml3d_reference"
+def load_reference(stem: str = "hml3d_reference") -> ModuleType:
+    """``benchmarks/<stem>.py`` as a module (benchmarks/ is not a package)."""
+    name = f"unimotion_bench_{stem}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _REFERENCE)
+    spec = importlib.util.spec_from_file_location(name, _BENCHMARKS / f"{stem}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -28,3 +29,9 @@ def load_reference() -> ModuleType:
 @pytest.fixture(scope="session")
 def reference() -> ModuleType:
     return load_reference()
+
+
+@pytest.fixture(scope="session")
+def original() -> ModuleType:
+    """``benchmarks/hml3d_original.py``: the original HumanML3D functions, transcribed."""
+    return load_reference("hml3d_original")

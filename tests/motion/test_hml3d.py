@@ -15,6 +15,8 @@ from unimotion.errors import MotionError
 from unimotion.motion import hml3d
 from unimotion.motion.rotations import axis_angle_to_quat, axis_rotation_quat, quat_multiply, quat_to_matrix
 from unimotion.motion.skeleton import (
+    face_direction,
+    heading_quat,
     hml3d_forward_kinematics,
     hml3d_inverse_kinematics,
     offsets_from_joints,
@@ -66,6 +68,13 @@ def test_agrees_with_per_frame_reference(case, reference):
     assert np.abs(decoded - reference.decode_per_frame(feats, 22)).max() <= TOL
 
 
+@pytest.mark.parametrize("case", ["walk_and_turn", "turning_through_minus_z", "two_frames", "standing_still"])
+def test_identity_first_root_agrees_with_per_frame_reference(case, reference):
+    joints = CASES[case]()
+    feats = hml3d.joints_to_features(joints, first_root="identity")
+    assert np.abs(feats - _ref_features(reference, joints, first_root="identity")).max() <= TOL
+
+
 @settings(max_examples=12, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -92,11 +101,13 @@ def test_kit_agrees_with_reference(reference):
     assert np.abs(hml3d.features_to_joints(feats) - reference.decode_per_frame(feats, 21)).max() <= TOL
 
 
+@pytest.mark.parametrize("first_root", ["smoothed", "identity"])
 @pytest.mark.parametrize("frame", ["global", "heading"])
-def test_269_agrees_with_reference(reference, frame):
+def test_269_agrees_with_reference(reference, frame, first_root):
     joints = make_clip(70, seed=11, turn_rate=1.2)
-    feats = hml3d.joints_to_features(joints, dim=269, orientation_frame=frame)
-    expected = _ref_features(reference, joints, with_orientation=True, orientation_frame=frame)
+    feats = hml3d.joints_to_features(joints, dim=269, orientation_frame=frame, first_root=first_root)
+    expected = _ref_features(reference, joints, with_orientation=True, orientation_frame=frame,
+                             first_root=first_root)
     assert feats.shape == (69, 269)
     assert np.abs(feats - expected).max() <= TOL
 
@@ -117,28 +128,34 @@ def test_round_trip_reproduces_the_normalised_retargeted_clip(case):
     joints = ROUND_TRIP[case]()
     canonical = hml3d.canonical_joints(joints)
     decoded = hml3d.features_to_joints(hml3d.joints_to_features(joints))
-    # recover_from_ric starts the decoded heading at 0: the canonical clip turned by the smoothed
-    # heading of frame 0 (a small yaw)
+    # default (v1): recover_from_ric starts the decoded heading at 0 where the encoder used the smoothed
+    # heading of frame 0: the canonical clip turned by that (small) yaw
     r0 = hml3d_inverse_kinematics(canonical, T2M22, smooth_sigma=20)[0, 0]
     expected = canonical[:-1] @ quat_to_matrix(r0).T
     assert np.abs(decoded - expected).max() <= TOL
+    # the original's identity first root rotation: decoding gives the canonical clip itself
+    decoded = hml3d.features_to_joints(hml3d.joints_to_features(joints, first_root="identity"))
+    assert np.abs(decoded - canonical[:-1]).max() <= TOL
 
 
-def test_heading_crossing_minus_z_reproduces_the_reference_quirk(reference):
+@pytest.mark.parametrize("first_root", ["smoothed", "identity"])
+def test_heading_crossing_minus_z_reproduces_the_reference_quirk(reference, first_root):
     """Channel 0 is arcsin of a quaternion whose sign flips when the heading passes −Z: the reference
     (and therefore this codec) records that frame's turn with the wrong sign, so decoding drifts by twice
     that step. The heading-frame 269 orientation stays consistent with the decoded joints."""
     joints = make_clip(60, seed=31, turn_rate=2.0, start_yaw=0.0)  # turns 6 rad: passes −Z once
     canonical = hml3d.canonical_joints(joints)
-    heading = hml3d_inverse_kinematics(canonical, T2M22, smooth_sigma=20)[:, 0]
-    flip = int(np.flatnonzero(np.sign(heading[1:, 2]) != np.sign(heading[:-1, 2]))[0])
-    feats = hml3d.joints_to_features(joints, dim=269, orientation_frame="heading").astype(np.float64)
+    heading = hml3d_inverse_kinematics(canonical, T2M22, smooth_sigma=20, first_root=first_root)[:, 0]
+    assert np.array_equal(heading[0], [1, 0, 0, 0]) == (first_root == "identity")
+    flip = 1 + int(np.flatnonzero(np.sign(heading[2:, 2]) != np.sign(heading[1:-1, 2]))[0])
+    feats = hml3d.joints_to_features(joints, dim=269, orientation_frame="heading", first_root=first_root)
+    feats = feats.astype(np.float64)
     true_step = np.arctan2(heading[flip + 1, 2], heading[flip + 1, 0]) - np.arctan2(heading[flip, 2], heading[flip, 0])
     true_step = (true_step + np.pi / 2) % np.pi - np.pi / 2  # half-angle change, wrapped
     assert feats[flip, 0] == pytest.approx(-true_step, abs=1e-6)
-    assert np.abs(feats[:, :263] - _ref_features(reference, joints)).max() <= TOL
+    assert np.abs(feats[:, :263] - _ref_features(reference, joints, first_root=first_root)).max() <= TOL
     decoded = hml3d.features_to_joints(feats)
-    expected = canonical[:-1] @ quat_to_matrix(heading[0]).T
+    expected = canonical[:-1] @ quat_to_matrix(heading[0]).T  # the canonical clip turned by r_rot[0]
     assert np.abs(decoded[: flip + 1] - expected[: flip + 1]).max() <= TOL
     assert np.abs(decoded[flip + 2 :] - expected[flip + 2 :]).max() > 1e-2
     orient = hml3d.features_to_root_orientation(feats, orientation_frame="heading")
@@ -159,6 +176,103 @@ def test_canonical_clip_is_retargeted_on_the_floor_at_the_origin_facing_z():
     parents = T2M22.parents
     lengths = np.linalg.norm(canonical[:, 1:] - canonical[:, parents[1:]], axis=-1)
     np.testing.assert_allclose(lengths, np.broadcast_to(np.abs(tgt[1:]).max(-1), lengths.shape), atol=1e-9)
+
+
+@pytest.mark.parametrize("yaw", [np.pi, np.pi + 1e-11, -np.pi])
+def test_a_clip_facing_exactly_backwards_is_turned_about_y(yaw):
+    """Facing −Z (up to rounding) makes qbetween(forward, +Z) degenerate; the half turn must be about Y
+    (a half turn about a horizontal axis used to flatten the clip)."""
+    tgt = hml3d.default_target_offsets()
+    rest = np.zeros((22, 3))
+    for j in range(1, 22):
+        rest[j] = rest[T2M22.parents[j]] + tgt[j]
+    clip = rest + np.linspace(0.0, 0.5, 10)[:, None, None] * np.array([0.0, 0.0, 1.0])
+    turned = clip @ Rotation.from_euler("y", yaw).as_matrix().T
+    canonical = hml3d.canonical_joints(turned)
+    expected = clip - np.array([0.0, rest[:, 1].min(), 0.0])
+    np.testing.assert_allclose(canonical, expected, atol=1e-9)
+    assert np.isfinite(hml3d.joints_to_features(turned)).all()
+    assert np.isfinite(hml3d.joints_to_features(turned, first_root="identity")).all()
+
+
+# ---------------------------------------------------------------------------------------- first_root modes
+def _yaw_matrix(q: np.ndarray) -> np.ndarray:
+    return quat_to_matrix(np.asarray(q, dtype=np.float64))
+
+
+@pytest.mark.parametrize("case", ["walk_and_turn", "turning_through_minus_z", "walking_backwards"])
+def test_default_first_root_is_data_format_v1(case):
+    """The default keeps the smoothed heading of frame 0 (data format v1, what every shipped model was
+    trained on), computed here independently from the public IK and the canonical clip."""
+    joints = CASES[case]()
+    canonical = hml3d.canonical_joints(joints)
+    r0 = hml3d_inverse_kinematics(canonical, T2M22, smooth_sigma=20)[0, 0]
+    assert not np.allclose(r0, [1, 0, 0, 0], atol=1e-3)  # these clips sway or turn: a real test
+    feats = hml3d.joints_to_features(joints, dim=269).astype(np.float64)
+    assert np.array_equal(feats, hml3d.joints_to_features(joints, dim=269, first_root="smoothed"))
+    sl = hml3d.feature_slices(269)
+    # frame 0's ric: joints minus root X/Z, turned by r_rot[0]
+    rel = canonical[0, 1:] - canonical[0, 0] * np.array([1.0, 0.0, 1.0])
+    np.testing.assert_allclose(feats[0, sl["ric"]].reshape(21, 3), rel @ _yaw_matrix(r0).T, atol=1e-6)
+    # frame 0's channel 0: half the yaw change from r_rot[0] to r_rot[1]
+    r1 = hml3d_inverse_kinematics(canonical, T2M22, smooth_sigma=20)[1, 0]
+    assert feats[0, 0] == pytest.approx(np.arcsin(r1[2] * r0[0] - r1[0] * r0[2]), abs=1e-6)
+    # the global 269 orientation is in the frame of the decoded joints: the canonical one turned by r_rot[0]
+    orient = hml3d.pelvis_orientation(canonical[:-1])
+    np.testing.assert_allclose(hml3d.features_to_root_orientation(feats), _yaw_matrix(r0) @ orient, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["walk_and_turn", "turning_through_minus_z", "sidestep", "two_frames"])
+def test_first_root_modes_differ_only_in_frame_0_and_the_global_orientation(case):
+    joints = CASES[case]()
+    v1 = hml3d.joints_to_features(joints, dim=269)
+    orig = hml3d.joints_to_features(joints, dim=269, first_root="identity")
+    sl = hml3d.feature_slices(269)
+    # every frame but the first: the same 263 numbers
+    assert np.array_equal(v1[1:, :263], orig[1:, :263])
+    # frame 0: the channels computed with the root rotation differ, the others are equal
+    rot0 = np.abs(v1[0, sl["rot"]] - orig[0, sl["rot"]]).reshape(21, 6).max(-1)
+    first_bones = sorted({c[1] for c in T2M22.kinematic_chain})  # their rotation starts from the root's
+    assert np.all(rot0[np.array(first_bones) - 1] > 1e-6)
+    assert np.all(rot0[np.setdiff1d(np.arange(21), np.array(first_bones) - 1)] == 0)
+    for name in ("root_rot_vel", "ric", "local_vel"):
+        assert np.abs(v1[0, sl[name]] - orig[0, sl[name]]).max() > 1e-6, name
+    for name in ("root_lin_vel", "root_y", "foot_contact"):
+        assert np.array_equal(v1[0, sl[name]], orig[0, sl[name]]), name
+    # the global orientation: every frame, turned by r_rot[0]
+    canonical = hml3d.canonical_joints(joints)
+    r0 = _yaw_matrix(hml3d_inverse_kinematics(canonical, T2M22, smooth_sigma=20)[0, 0])
+    o1 = hml3d.features_to_root_orientation(v1)
+    o2 = hml3d.features_to_root_orientation(orig)
+    np.testing.assert_allclose(o1, r0 @ o2, atol=1e-5)
+    assert np.abs(o1 - o2).max(axis=(1, 2)).min() > 1e-4
+    # the heading-frame orientation: only frame 0
+    h1 = hml3d.joints_to_features(joints, dim=269, orientation_frame="heading")
+    h2 = hml3d.joints_to_features(joints, dim=269, orientation_frame="heading", first_root="identity")
+    assert np.array_equal(h1[1:], h2[1:]) and not np.array_equal(h1[0], h2[0])
+
+
+def test_ik_first_root_modes():
+    x = make_clip(40, seed=35, turn_rate=1.5, start_yaw=1.0)
+    v1 = hml3d_inverse_kinematics(x, T2M22, smooth_sigma=20)
+    orig = hml3d_inverse_kinematics(x, T2M22, smooth_sigma=20, first_root="identity")
+    np.testing.assert_array_equal(orig[0, 0], [1.0, 0.0, 0.0, 0.0])
+    assert np.array_equal(v1[1:], orig[1:])
+    # v1: frame 0's root rotation is its smoothed heading, like any other frame's
+    heading = heading_quat(face_direction(x, T2M22, reference_quirk=True, smooth_sigma=20))
+    assert not np.allclose(heading[0], [1, 0, 0, 0], atol=1e-2)
+    np.testing.assert_array_equal(v1[:, 0], heading)
+    assert np.array_equal(hml3d_inverse_kinematics(x[0], T2M22, first_root="identity"),
+                          hml3d_inverse_kinematics(x[0], T2M22))  # a single pose keeps its heading
+
+
+@pytest.mark.parametrize("bad", ["original", "Identity", "", None, 1])
+def test_unknown_first_root_is_an_error(bad):
+    joints = make_clip(10, seed=36)
+    with pytest.raises(MotionError, match="first_root must be one of"):
+        hml3d.joints_to_features(joints, first_root=bad)
+    with pytest.raises(MotionError, match="first_root must be one of"):
+        hml3d_inverse_kinematics(joints, T2M22, first_root=bad)
 
 
 def test_features_are_invariant_to_global_yaw_translation_and_scale():

@@ -42,6 +42,23 @@ def test_generate_writes_gif_bvh_npz_and_refuses_overwrite(ckpt, tmp_path, capsy
     assert cli_main(args + ["--overwrite", "--seed", "1"]) == 0
 
 
+def test_generate_bvh_of_non_rigid_motion_warns_and_positions_all_is_exact(ckpt, tmp_path, capsys, caplog):
+    """A (random, untrained) generated motion is not a rigid skeleton: the rotation-only BVH says how far
+    off it is and why, not as a normal line; --bvh-positions all writes an exact file."""
+    base = ["generate", "a person walks", "--checkpoint", str(ckpt), "--steps", "2", "--seconds", "1"]
+    with caplog.at_level("WARNING", logger="unimotion"):
+        assert cli_main([*base, "-o", str(tmp_path / "rot.bvh")]) == 0
+    out = capsys.readouterr().out
+    assert "rotations only: joints off by up to" in out and "--bvh-positions all" in out
+    assert "reproduced within" not in out
+    warning = next(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "not the motion of one rigid skeleton" in warning and "bone lengths vary" in warning
+    assert cli_main([*base, "-o", str(tmp_path / "all.bvh"), "--bvh-positions", "all"]) == 0
+    assert "joints reproduced within 0.00 mm" in capsys.readouterr().out
+    motion = read_bvh(tmp_path / "all.bvh")
+    assert all(len(c) == 6 for c in motion.channels) and np.abs(motion.offsets[1:]).max() > 1.0
+
+
 def test_generate_input_errors(ckpt, tmp_path, capsys):
     base = ["--checkpoint", str(ckpt), "--steps", "1"]
     assert cli_main(["generate", "", "-o", str(tmp_path / "a.gif"), *base]) == 2
@@ -98,3 +115,70 @@ def test_predict_and_edit(ckpt, tmp_path, capsys):
     assert cli_main(["edit", str(npy), " ", "-o", str(tmp_path / "e2.gif"), "--checkpoint", str(ckpt)]) == 2
     assert cli_main(["predict", str(npy), "-o", str(tmp_path / "p.gif"), "--checkpoint", str(ckpt),
                      "--start", "100"]) == 2
+
+
+def test_every_argument_is_checked_before_the_model_loads(ckpt, tmp_path, capsys, monkeypatch):
+    """Invalid arguments fail in milliseconds: the pipeline is never loaded for them."""
+    from unimotion.pipelines.unimotion import UniMotionPipeline
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(UniMotionPipeline, "from_pretrained", no_loading)
+    short, tiny = tmp_path / "short.npy", tmp_path / "tiny.npy"
+    np.save(short, walk_joints(30)[:10])  # 9 feature frames: enough context, too short to caption
+    np.save(tiny, walk_joints(30)[:3])  # 2 feature frames
+    existing = tmp_path / "exists.gif"
+    existing.write_bytes(b"x")
+    base = ["--checkpoint", str(ckpt)]
+    out = ["-o", str(tmp_path / "o.gif")]
+    cases = [
+        (["generate", "   ", *out], "empty"),
+        (["generate", "walk", *out, "--seconds", "-1"], "--seconds"),
+        (["generate", "walk", *out, "--seconds", "0.1"], "at least 4 frames"),
+        (["generate", "walk", *out, "--frames", "0"], "at least 4 frames"),
+        (["generate", "walk", *out, "--steps", "0"], "--steps"),
+        (["generate", "walk", *out, "--cfg", "nan"], "--cfg"),
+        (["generate", "walk", *out, "--size", "8"], "--size"),
+        (["generate", "walk", *out, "--threads", "0"], "--threads"),
+        (["generate", "walk", "-o", str(existing)], "--overwrite"),
+        (["caption", str(tiny)], "captioning needs at least 20"),
+        (["caption", str(short)], "captioning needs at least 20"),
+        (["caption", str(short), "--max-tokens", "0"], "--max-tokens"),
+        (["caption", str(tmp_path / "missing.npy")], "does not exist"),
+        (["predict", str(tiny), *out], "prediction (the observed motion) needs at least 8"),
+        (["predict", str(short), *out, "--seconds", "0"], "--seconds"),
+        (["edit", str(short), "now do it happily", *out], "editing needs at least 20"),
+        (["edit", str(tiny), " ", *out], "empty"),
+    ]
+    for argv, fragment in cases:
+        assert cli_main([*argv, *base]) == 2, argv
+        err = capsys.readouterr().err
+        assert fragment in err, (argv, err)
+
+
+def test_threads_option_and_default(ckpt, tmp_path, monkeypatch):
+    import torch
+
+    from unimotion.cli import generate as G
+
+    seen = []
+    real = G.load_pipeline
+
+    def spy(args):
+        pipe = real(args)
+        seen.append(torch.get_num_threads())
+        return pipe
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(G, "load_pipeline", spy)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    base = ["generate", "walk", "--checkpoint", str(ckpt), "--steps", "1", "--frames", "8"]
+    try:
+        assert cli_main([*base, "-o", str(tmp_path / "a.npz")]) == 0
+        assert cli_main([*base, "-o", str(tmp_path / "b.npz"), "--threads", "2"]) == 0
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        assert cli_main([*base, "-o", str(tmp_path / "c.npz")]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 2, 3]

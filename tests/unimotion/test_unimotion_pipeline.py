@@ -84,7 +84,9 @@ def test_text_to_motion_rejects_bad_input(pipe, kwargs, match):
 def test_prepare_motion_inputs(pipe):
     j = walk_joints(31)
     from_joints = pipe.prepare_motion(j)
-    np.testing.assert_allclose(from_joints, hml3d.joints_to_features(j, dim=269), atol=1e-5)
+    # the codec's data format v1 (first_root="smoothed"), on which the shipped models were trained
+    np.testing.assert_array_equal(from_joints, hml3d.joints_to_features(j, dim=269, first_root="smoothed"))
+    assert not np.array_equal(from_joints[0], hml3d.joints_to_features(j, dim=269, first_root="identity")[0])
     f263 = np.asarray(hml3d.joints_to_features(j), dtype=np.float32)
     assert pipe.prepare_motion(f263).shape == (29, 269)
     assert pipe.prepare_motion(torch.from_numpy(from_joints)).shape == (30, 269)
@@ -105,7 +107,7 @@ def test_motion_to_text(pipe):
     text = pipe.motion_to_text(feats, max_new_tokens=6)
     assert isinstance(text, str)
     assert pipe.motion_to_text(feats, max_new_tokens=6) == text  # greedy: deterministic
-    texts = pipe.motion_to_text([feats, walk_joints(20)], max_new_tokens=4)
+    texts = pipe.motion_to_text([feats, walk_joints(24)], max_new_tokens=4)
     assert isinstance(texts, list) and len(texts) == 2
     with pytest.raises(InputError, match="max_new_tokens"):
         pipe.motion_to_text(feats, max_new_tokens=0)
@@ -162,6 +164,30 @@ def test_predict_keeps_the_observation(pipe):
     assert default.num_frames == 22 + min(round(pipe.config.default_continuation_seconds * 20), pipe.max_frames)
     with pytest.raises(InputError, match="continuation"):
         pipe.predict(obs, frames=1000)
+
+
+def test_minimum_input_lengths_are_enforced_and_documented(pipe):
+    """A 3-frame motion is not captioned and a 2-frame context is not continued: the limits come from the
+    training data (motions of 40+ frames, prefixes of 8+) and the error names them."""
+    cfg = pipe.config
+    assert (cfg.min_input_frames, cfg.min_context_frames) == (20, 8)
+    for call, short, ok, purpose in (
+        (lambda m: pipe.motion_to_text(m, max_new_tokens=2), cfg.min_input_frames, cfg.min_input_frames, "captioning"),
+        (lambda m: pipe.edit(m, "now do it happily", num_steps=1), cfg.min_input_frames, cfg.min_input_frames,
+         "editing"),
+        (lambda m: pipe.predict(m, frames=8, num_steps=1), cfg.min_context_frames, cfg.min_context_frames,
+         "prediction"),
+    ):
+        long = _features(30)
+        for n in (3, 2, short - 1):
+            with pytest.raises(MotionError, match=f"{purpose}.*at least {short}"):
+                call(long[:n])
+        call(long[:ok])  # exactly the minimum is accepted
+    # joints: one feature frame less than joint frames
+    joints = walk_joints(30)
+    with pytest.raises(MotionError, match="captioning"):
+        pipe.motion_to_text(joints[: cfg.min_input_frames], max_new_tokens=2)
+    pipe.motion_to_text(joints[: cfg.min_input_frames + 1], max_new_tokens=2)
 
 
 def test_edit(pipe):

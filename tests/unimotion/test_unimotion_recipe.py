@@ -91,9 +91,13 @@ def test_three_stages_chain_skip_rerun_and_export(bandaiml_small, tmp_path):
     assert (tmp_path / "pipeline" / "NOTICE").read_text() == BANDAI_NOTICE
     assert pipe.config.info["stage_steps"] == {"lra": 2, "t2m": 2, "multitask": 2}
     assert pipe.text_to_motion("a person bows", frames=20, num_steps=2).features.shape == (20, 269)
-    # running again skips the finished stages
+    # running again skips the finished stages; the export is not replaced without --overwrite
     before = (run / "t2m" / "final" / "model.safetensors").stat().st_mtime_ns
-    assert cli_main(["-q", "train", "unimotion", "--config", str(cfg)]) == 0
+    exported = (tmp_path / "pipeline" / "pipeline.json").stat().st_mtime_ns
+    assert cli_main(["-q", "train", "unimotion", "--config", str(cfg)]) == 2
+    assert (tmp_path / "pipeline" / "pipeline.json").stat().st_mtime_ns == exported
+    assert cli_main(["-q", "train", "unimotion", "--config", str(cfg), "--overwrite"]) == 0
+    assert (tmp_path / "pipeline" / "pipeline.json").stat().st_mtime_ns != exported
     assert (run / "t2m" / "final" / "model.safetensors").stat().st_mtime_ns == before
     # --stage reruns one stage (here, continued to 3 steps with --resume)
     assert cli_main(["-q", "train", "unimotion", "--config", str(cfg), "--stage", "t2m", "--resume",

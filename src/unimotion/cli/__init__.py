@@ -2,7 +2,9 @@
 
 Every module in this package that defines ``register(subparsers)`` adds its own sub-command(s); nothing
 else needs editing to add a command. Handlers import heavy dependencies (torch, transformers) lazily so
-that ``unimotion --help`` stays fast.
+that ``unimotion --help`` stays fast, and a module whose *parser* needs a heavy import (the ``train``
+recipes, the ``demo`` motion kinds) builds it only when its command is the one on the command line
+(:func:`requested`); ``build_parser()`` without ``argv`` builds every parser fully.
 """
 
 from __future__ import annotations
@@ -19,9 +21,29 @@ from .. import __version__
 DEBUG_ENV = "UNIMOTION_DEBUG"
 #: commands whose outputs are never replaced without --overwrite, even when they appear during the run
 NO_CLOBBER_COMMANDS = ("generate", "caption", "predict", "edit", "render", "demo", "capture", "animate")
+# The command on the command line being parsed ("" for none), or None: build every parser fully.
+_REQUESTED: str | None = None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def requested(command: str) -> bool:
+    """Whether the full parser of ``command`` is needed (it is the one being run, or every one is built)."""
+    return _REQUESTED is None or _REQUESTED == command
+
+
+def _command_of(argv: list[str]) -> str:
+    """The sub-command named in ``argv`` (the first word that is not a global option), or ""."""
+    for word in argv:
+        if word == "--":
+            break
+        if not word.startswith("-"):
+            return word
+    return ""
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``unimotion`` parser; with ``argv``, only the named command's parser is built in full."""
+    global _REQUESTED
+    _REQUESTED = None if argv is None else _command_of(argv)
     parser = argparse.ArgumentParser(
         prog="unimotion",
         description="UniMotion / UniMo: generate, caption, capture and evaluate human motion.",
@@ -49,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     130: interrupted); ``--debug`` or ``UNIMOTION_DEBUG=1`` lets the traceback through instead."""
     from ..utils.logging import setup_logging
 
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         # A group without a sub-command (e.g. "unimotion data") prints its own help.

@@ -33,6 +33,10 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of cameras, appearances and captions")
     p.add_argument("--no-renders", action="store_true", help="skip rendered views")
     p.add_argument("--no-smplx", action="store_true", help="skip SMPL-X body parameters")
+    p.add_argument("--hml3d-first-root", choices=("smoothed", "identity"), default="smoothed",
+                   help="first root rotation of the HumanML3D codec: 'smoothed' is the project's data format v1, "
+                        "on which every shipped model (evaluator included) was trained; 'identity' is the "
+                        "original HumanML3D code: data built with it need every model retrained")
     p.add_argument("--include", action="append", default=None, metavar="GLOB",
                    help="only clips whose name matches (repeatable), e.g. 'dataset-1_bow_*'")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -48,7 +52,7 @@ def _build_bandai(args: argparse.Namespace) -> int:
 
     cfg = BuildConfig(
         min_window=args.min_frames, render_size=args.size, images_per_motion=args.images, video_frames=args.video_frames, seed=args.seed,
-        renders=not args.no_renders, smplx=not args.no_smplx,
+        renders=not args.no_renders, smplx=not args.no_smplx, hml3d_first_root=args.hml3d_first_root,
     )
     manifest = build_bandai(args.src, args.out, cfg, workers=args.workers, include=args.include,
                             progress=not args.no_progress)

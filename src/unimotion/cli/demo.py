@@ -13,8 +13,10 @@ and decodes them back (:mod:`unimotion.motion.hml3d`), reports the round-trip er
 Round-trip error. The encoder retargets the clip to HumanML3D's uniform skeleton (bone lengths of the
 target skeleton) and puts it on the floor, at the origin, facing +Z ("canonical" joints); the decoder should
 give those back, up to the small start heading HumanML3D's decoder drops (``start_yaw_deg``, see
-:func:`round_trip`). ``codec_mpjpe_mm`` / ``codec_max_mm`` compare decoded joints with the canonical ones
-after undoing that yaw (the codec's own error, float32 features); ``codec_raw_mpjpe_mm`` without undoing it;
+:func:`round_trip`; the codec's default, data format v1: with ``first_root="identity"``, as in the
+original HumanML3D code, that yaw is 0). ``codec_mpjpe_mm`` / ``codec_max_mm`` compare decoded joints with
+the canonical ones after undoing that yaw (the codec's own error, float32 features); ``codec_raw_mpjpe_mm``
+without undoing it;
 ``input_mpjpe_mm`` compares them with the input (adds the retargeting to other bone lengths, so it is
 expected to be much larger).
 """
@@ -35,7 +37,7 @@ OUTPUT_NAMES = ("motion.gif", "motion.png", "motion.npz", "motion.bvh", "demo.js
 
 
 def register(subparsers) -> None:
-    from ..data.synthetic import KINDS
+    from . import requested
 
     p = subparsers.add_parser(
         "demo",
@@ -43,6 +45,10 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    if not requested("demo"):  # the motion kinds come from a NumPy module: only for `unimotion demo ...`
+        return
+    from ..data.synthetic import KINDS
+
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
     p.add_argument("--kind", default="walk", choices=KINDS, help="procedural motion kind (default walk)")
     p.add_argument("--frames", type=int, default=120, help="length in frames at 20 fps (default 120)")

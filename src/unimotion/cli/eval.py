@@ -42,8 +42,9 @@ NOTES = {
            "only knows each motion's (content, style) label, in the same pools. Mean ± 1.96·std/√n over the "
            "replications. Definitions and references: docs/evaluation.md.",
     "m2t": "Captions go through the evaluator's text side and rank the pool's 32 ground-truth motions. Captioning "
-           "metrics are corpus-level against the reference captions; the Real row uses each motion's first "
-           "reference as its caption and the other references (leave-one-out). See docs/evaluation.md.",
+           "metrics are corpus-level; the Real row uses each motion's first reference as its caption, and every row "
+           "is scored against the other references (leave-one-out), so Real and the model face the same "
+           "references. See docs/evaluation.md.",
     "pred": "ADE/FDE: MotionGPT's per-frame L2 norm of the flattened joint difference (metres), on the frames after "
             "the observed prefix; FID/Diversity on the whole motions (evaluator embeddings). See docs/evaluation.md.",
     "edit": "R@k: each edited motion ranks the 32 target motions of its pool (evaluator motion embeddings); FID "

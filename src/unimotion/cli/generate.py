@@ -20,11 +20,21 @@ these commands (its ``features``). ``--start``/``--max-seconds`` cut the input.
 (:func:`unimotion.io.bvh_export.save_bvh`, SMPL-style hierarchy in centimetres) or ``.npz`` (features,
 joints, latents, fps, prompt); ``--bvh`` / ``--npz`` add more. Existing files are never replaced without
 ``--overwrite``.
+
+**Checks first.** Every argument — text, lengths against the pipeline's frame rate and minimums (read from
+its ``pipeline.json``), sampling options, output files, the input motion — is checked before the model is
+loaded; only the longest accepted length needs the loaded model.
+
+**Threads.** ``--threads N`` sets torch's CPU threads. Default: 1 (unless ``OMP_NUM_THREADS`` is set): one
+motion at a time is a chain of small operations, which gain nothing from a second thread on a quiet
+machine and lose many times over on a busy one (measured in ``docs/results/startup.md``).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +53,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None,
                    help="UniMotion pipeline directory (default: the repository's checkpoints/unimotion_bandaiml)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default 1, or OMP_NUM_THREADS when set; see the description)")
 
 
 def _sampling(p: argparse.ArgumentParser) -> None:
@@ -55,6 +67,10 @@ def _outputs(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("-o", "--output", default=default,
                    help=f"main output; the extension picks the format: {', '.join(MOTION_OUTPUTS)} (default {default})")
     p.add_argument("--bvh", default=None, help="also write the motion as a BVH file")
+    p.add_argument("--bvh-positions", choices=("root", "all"), default="root",
+                   help="BVH channels: root = rotations with the root position (portable; exact only for a "
+                        "rigid skeleton, a warning says when it is not), all = positions on every joint "
+                        "(reproduces every joint exactly) (default root)")
     p.add_argument("--npz", default=None, help="also write features, joints and latents as an NPZ file")
     p.add_argument("--size", type=int, default=256, help="height of the rendered GIF/MP4 in pixels (default 256)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -119,11 +135,63 @@ def register(subparsers) -> None:
 
 
 # ============================================================================================ helpers
+def set_threads(threads: int | None) -> int:
+    """Set torch's CPU threads: ``threads``, else ``OMP_NUM_THREADS`` when set, else 1. Returns the count."""
+    import torch
+
+    if threads is None:
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        threads = int(env) if env.isdigit() and int(env) > 0 else 1
+    torch.set_num_threads(threads)
+    return threads
+
+
 def load_pipeline(args: argparse.Namespace):
+    set_threads(getattr(args, "threads", None))
     from ..pipelines.unimotion import UniMotionPipeline
 
     pipe = UniMotionPipeline.from_pretrained(args.checkpoint, device=args.device)
     return pipe
+
+
+def pipeline_config(args: argparse.Namespace):
+    """The pipeline's ``pipeline.json`` settings, read without loading a model (or torch)."""
+    from ..pipelines.unimotion_config import default_pipeline_path, read_pipeline_config
+
+    return read_pipeline_config(args.checkpoint if args.checkpoint is not None else default_pipeline_path())
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Checks that need no model: threads, sampling options, render size."""
+    if getattr(args, "threads", None) is not None and args.threads < 1:
+        raise InputError(f"--threads must be >= 1, got {args.threads}")
+    if getattr(args, "steps", None) is not None and args.steps < 1:
+        raise InputError(f"--steps must be >= 1, got {args.steps}")
+    if getattr(args, "cfg", None) is not None and not (math.isfinite(args.cfg) and args.cfg >= 0):
+        raise InputError(f"--cfg must be a finite number >= 0, got {args.cfg}")
+    if hasattr(args, "size") and not 16 <= args.size <= 2048:
+        raise InputError(f"--size must be in [16, 2048], got {args.size}")
+
+
+def check_length(args: argparse.Namespace, config, what: str) -> None:
+    """``--seconds``/``--frames`` against the pipeline's minimum (the maximum needs the loaded model)."""
+    frames = args.frames
+    if args.seconds is not None:
+        if not (math.isfinite(args.seconds) and args.seconds > 0):
+            raise InputError(f"--seconds must be a positive number, got {args.seconds}")
+        frames = int(round(args.seconds * config.fps))
+    if frames is not None and frames < config.min_frames:
+        raise InputError(f"the {what} is {frames} frames ({frames / config.fps:.2f} s); this model generates at "
+                         f"least {config.min_frames} frames ({config.min_frames / config.fps:.2f} s at "
+                         f"{config.fps:g} fps)")
+
+
+def check_input_length(motion: np.ndarray, kind: str, minimum: int, fps: float, what: str, path: str) -> None:
+    """The input motion against the pipeline's minimum for the task (joints give one feature frame less)."""
+    frames = motion.shape[0] - (1 if kind == "joints" else 0)
+    if frames < minimum:
+        raise InputError(f"{path} has {frames} frames ({frames / fps:.2f} s) of motion; {what} needs at least "
+                         f"{minimum} ({minimum / fps:.2f} s at {fps:g} fps)")
 
 
 def check_outputs(paths: list[Path], overwrite: bool) -> None:
@@ -214,16 +282,16 @@ def _fit_to_model(motion: np.ndarray, pipe, what: str) -> np.ndarray:
 
 
 def render(joints: np.ndarray, size: int, titles: Any) -> np.ndarray:
-    """Stick-figure frames (T, H, W, 3) following the root."""
+    """Stick-figure frames (T, H, W, 3) following the root (``size`` is checked by :func:`check_options`)."""
     from ..io import render as R
 
-    if not 16 <= size <= 2048:
-        raise InputError(f"--size must be in [16, 2048], got {size}")
     return R.render_frames(joints, size=size, follow_root=True, titles=titles)
 
 
-def write_motion(paths: list[Path], result, frames: np.ndarray | None, extra: dict | None = None) -> list[str]:
-    """Write one motion to every path (format by extension). ``frames``: the rendered frames for GIF/MP4."""
+def write_motion(paths: list[Path], result, frames: np.ndarray | None, extra: dict | None = None,
+                 bvh_positions: str = "root") -> list[str]:
+    """Write one motion to every path (format by extension). ``frames``: the rendered frames for GIF/MP4;
+    ``bvh_positions``: :class:`~unimotion.io.bvh_export.BVHExportConfig` ``positions``."""
     from ..io import render as R
     from ..io.bvh_export import save_bvh
     from ..utils.io import save_npz
@@ -237,8 +305,12 @@ def write_motion(paths: list[Path], result, frames: np.ndarray | None, extra: di
         elif ext == ".mp4":
             R.save_mp4(frames, p, fps=result.fps)
         elif ext == ".bvh":
-            err = save_bvh(p, result.joints.astype(np.float64), fps=result.fps)
-            lines.append(f"wrote    : {p} (BVH; joints reproduced within {err.max * 1000:.2f} mm)")
+            err = save_bvh(p, result.joints.astype(np.float64), fps=result.fps, positions=bvh_positions)
+            if err.warning is None:
+                lines.append(f"wrote    : {p} (BVH; joints reproduced within {err.max * 1000:.2f} mm)")
+            else:  # the library logged the measured cause; say here how to get an exact file
+                lines.append(f"wrote    : {p} (BVH, rotations only: joints off by up to {err.max * 1000:.0f} mm, "
+                             "see the warning; --bvh-positions all writes an exact file)")
             continue
         elif ext == ".npz":
             arrays = {"features": result.features, "joints": result.joints, "latents": result.latents,
@@ -263,22 +335,23 @@ def _notice(pipe) -> str:
         if pipe.notice and "NON-COMMERCIAL" in pipe.notice.upper() else ""
 
 
-def _start(args: argparse.Namespace):
-    """Check the output paths (never overwrite without --overwrite, MP4 encoder present), load the pipeline."""
+def _check_outputs(args: argparse.Namespace) -> list[Path]:
+    """The output paths (never overwrite without --overwrite, known formats, MP4 encoder present)."""
     paths = output_paths(args)
     check_outputs(paths, args.overwrite)
     _check_mp4(paths)
-    return paths, load_pipeline(args)
+    return paths
 
 
-def _input_motion(args: argparse.Namespace, pipe):
-    """The input motion file (BVH / joints / features) as features the pipeline accepts."""
-    motion, _ = read_motion(args.input, pipe.fps, args.rig, args.start, args.max_seconds)
-    return _fit_to_model(motion, pipe, args.input)
+def _read_input(args: argparse.Namespace, config, minimum: int, what: str) -> np.ndarray:
+    """The input motion file, read and checked against the task's minimum length before any model loads."""
+    motion, kind = read_motion(args.input, config.fps, args.rig, args.start, args.max_seconds)
+    check_input_length(motion, kind, minimum, config.fps, what, args.input)
+    return motion
 
 
-def _finish(paths: list[Path], res, frames, pipe, extra: dict | None = None) -> int:
-    for line in write_motion(paths, res, frames, extra=extra):
+def _finish(args: argparse.Namespace, paths: list[Path], res, frames, pipe, extra: dict | None = None) -> int:
+    for line in write_motion(paths, res, frames, extra=extra, bvh_positions=args.bvh_positions):
         print(line)
     if _notice(pipe):
         print(_notice(pipe))
@@ -287,7 +360,13 @@ def _finish(paths: list[Path], res, frames, pipe, extra: dict | None = None) -> 
 
 # ============================================================================================ commands
 def run_generate(args: argparse.Namespace) -> int:
-    paths, pipe = _start(args)
+    check_options(args)
+    if not args.text.split():
+        raise InputError("the text is empty; describe the motion, e.g. \"a person walks forward\"")
+    config = pipeline_config(args)
+    check_length(args, config, "length")
+    paths = _check_outputs(args)
+    pipe = load_pipeline(args)
     res = pipe.text_to_motion(args.text, seconds=args.seconds, frames=args.frames, seed=args.seed,
                               num_steps=args.steps, cfg_scale=args.cfg)
     needs_frames = any(p.suffix.lower() in (".gif", ".mp4") for p in paths)
@@ -295,7 +374,7 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"text     : \"{res.prompt}\"")
     print(f"motion   : {res.num_frames} frames ({res.seconds:.2f} s at {res.fps:g} fps), seed {args.seed}")
     warn_unknown_words(res, pipe)
-    return _finish(paths, res, frames, pipe)
+    return _finish(args, paths, res, frames, pipe)
 
 
 def warn_unknown_words(res, pipe) -> None:
@@ -315,11 +394,18 @@ def warn_unknown_words(res, pipe) -> None:
 def run_caption(args: argparse.Namespace) -> int:
     from ..utils.io import write_json
 
+    check_options(args)
+    if args.max_tokens is not None and not 1 <= args.max_tokens <= 512:
+        raise InputError(f"--max-tokens must be in 1..512, got {args.max_tokens}")
+    if not 0 < args.top_p <= 1 or not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise InputError(f"--top-p must be in (0, 1] and --temperature > 0, got {args.top_p} and {args.temperature}")
     if args.json:
         if Path(args.json).exists() and not args.overwrite:
             raise InputError(f"{args.json} exists; pass --overwrite to replace it")
+    config = pipeline_config(args)
+    motion = _read_input(args, config, config.min_input_frames, "captioning")
     pipe = load_pipeline(args)
-    motion = _input_motion(args, pipe)
+    motion = _fit_to_model(motion, pipe, args.input)
     caption = pipe.motion_to_text(motion, max_new_tokens=args.max_tokens, do_sample=args.sample, top_p=args.top_p,
                                   temperature=args.temperature, seed=args.seed)
     print(caption)
@@ -329,8 +415,13 @@ def run_caption(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    paths, pipe = _start(args)
-    motion = _input_motion(args, pipe)
+    check_options(args)
+    config = pipeline_config(args)
+    check_length(args, config, "continuation length")
+    paths = _check_outputs(args)
+    motion = _read_input(args, config, config.min_context_frames, "prediction (the observed motion)")
+    pipe = load_pipeline(args)
+    motion = _fit_to_model(motion, pipe, args.input)
     res = pipe.predict(motion, seconds=args.seconds, frames=args.frames, seed=args.seed, num_steps=args.steps,
                        cfg_scale=args.cfg)
     frames = None
@@ -340,12 +431,19 @@ def run_predict(args: argparse.Namespace) -> int:
     print(f"input    : {args.input}: {res.observed_frames} frames observed ({res.observed_frames / res.fps:.2f} s)")
     print(f"predicted: {res.num_frames - res.observed_frames} more frames "
           f"({(res.num_frames - res.observed_frames) / res.fps:.2f} s), seed {args.seed}")
-    return _finish(paths, res, frames, pipe)
+    return _finish(args, paths, res, frames, pipe)
 
 
 def run_edit(args: argparse.Namespace) -> int:
-    paths, pipe = _start(args)
-    motion = _input_motion(args, pipe)
+    check_options(args)
+    if not args.instruction.split():
+        raise InputError("the editing instruction is empty")
+    config = pipeline_config(args)
+    check_length(args, config, "length")
+    paths = _check_outputs(args)
+    motion = _read_input(args, config, config.min_input_frames, "editing")
+    pipe = load_pipeline(args)
+    motion = _fit_to_model(motion, pipe, args.input)
     source = pipe.prepare_motion(motion, "input")
     res = pipe.edit(source, args.instruction, seconds=args.seconds, frames=args.frames, seed=args.seed,
                     num_steps=args.steps, cfg_scale=args.cfg)
@@ -363,4 +461,4 @@ def run_edit(args: argparse.Namespace) -> int:
         frames = np.concatenate([left, gap, right], axis=2)
     print(f"input    : {args.input}: {len(source)} frames ({len(source) / pipe.fps:.2f} s)")
     print(f"edit     : \"{res.prompt}\" → {res.num_frames} frames ({res.seconds:.2f} s), seed {args.seed}")
-    return _finish(paths, res, frames, pipe, extra={"source_features": source})
+    return _finish(args, paths, res, frames, pipe, extra={"source_features": source})

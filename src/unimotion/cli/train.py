@@ -1,8 +1,10 @@
 """``unimotion train KIND --config FILE [--set key=value ...] [--resume]``.
 
 Each module in :mod:`unimotion.training.recipes` is one KIND. A recipe module defines ``HELP`` (one line),
-``CONFIG_CLASS`` (a dataclass), ``run(config, args)`` and optionally ``add_arguments(parser)``; its
-top-level imports stay light (heavy ones go inside ``run``).
+``CONFIG_CLASS`` (a dataclass), ``run(config, args)`` and optionally ``add_arguments(parser)`` and
+``check_export(config, args)`` (refuse an existing ``export_dir`` before training when this run will export;
+default: whenever ``export_dir`` is set); its top-level imports stay light (heavy ones go inside ``run``).
+An existing ``export_dir`` is only replaced with ``--overwrite``.
 
 Under ``torchrun --nproc_per_node N -m unimotion.cli train KIND ...`` every process runs the recipe; the
 process group is joined before the recipe and left after it (docs/training.md).
@@ -14,13 +16,15 @@ import argparse
 import importlib
 import pkgutil
 
-from . import add_group
+from . import add_group, requested
 
 
 def register(subparsers) -> None:
+    group = add_group(subparsers, "train", "train a model from a YAML recipe (configs/...)")
+    if not requested("train"):  # the recipes import torch: only for `unimotion train ...`
+        return
     from ..training import recipes
 
-    group = add_group(subparsers, "train", "train a model from a YAML recipe (configs/...)")
     for info in sorted(pkgutil.iter_modules(recipes.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
@@ -41,6 +45,8 @@ def register(subparsers) -> None:
             help="override a config value, e.g. --set optim.lr=1e-4 (repeatable)",
         )
         p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+        p.add_argument("--overwrite", action="store_true",
+                       help="replace an existing export_dir (without it the run stops before training)")
         if hasattr(module, "add_arguments"):
             module.add_arguments(p)
         p.set_defaults(func=_make_runner(module))
@@ -51,11 +57,17 @@ def _make_runner(module):
         import yaml
 
         from ..config import load_config, to_dict
+        from ..training.recipes._export import check_export_dir
 
         config = load_config(module.CONFIG_CLASS, args.config, args.overrides)
         if args.print_config:
             print(yaml.safe_dump(to_dict(config), sort_keys=False))
             return 0
+        # before any training: a recipe that exports only sometimes says when (check_export), else export_dir
+        if hasattr(module, "check_export"):
+            module.check_export(config, args)
+        else:
+            check_export_dir(getattr(config, "export_dir", None), args)
         from ..training import distributed
 
         # under torchrun: join the process group before the recipe (it may share work between processes)

@@ -34,8 +34,6 @@ from ..utils.logging import get_logger
 
 log = get_logger(__name__)
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "checkpoints" / "unimo_bandaiml"
-
 
 def register(subparsers) -> None:
     cap = subparsers.add_parser(
@@ -77,8 +75,9 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
 def load_pipeline(path: str | None):
     from ..errors import CheckpointError
     from ..pipelines.unimo import UniMoPipeline
+    from ..utils.paths import default_checkpoint
 
-    model = Path(path or os.environ.get("UNIMOTION_UNIMO_MODEL") or DEFAULT_MODEL)
+    model = Path(path or os.environ.get("UNIMOTION_UNIMO_MODEL") or default_checkpoint("unimo_bandaiml", "pass --model DIR"))
     if not model.exists():
         raise CheckpointError(f"UniMo model {model} not found; pass --model DIR (a directory written by "
                               "UniMoPipeline.save_pretrained or `unimotion train unimo ... --set export_dir=DIR`)")

@@ -33,7 +33,8 @@ def convert_clip(clip: ClipInfo, text: str, out: Path, cfg: BuildConfig) -> list
     summaries = []
     for k, (start, end) in enumerate(window_bounds(len(joints), cfg.max_window, cfg.min_window)):
         wid = f"{clip.stem}_w{k:02d}"
-        features = joints_to_features(joints[start:end], dim=269)  # (T-1, 269); [:263] is the 263 codec
+        # (T-1, 269); [:263] is the 263 codec. first_root "smoothed" (default) = data format v1
+        features = joints_to_features(joints[start:end], dim=269, first_root=cfg.hml3d_first_root)
         new_joints = features_to_joints(features[:, :263]).astype(np.float32)  # (T-1, 22, 3)
         save_npy(out / "new_joint_vecs" / f"{wid}.npy", features[:, :263])
         save_npy(out / "new_joint_vecs_269" / f"{wid}.npy", features)

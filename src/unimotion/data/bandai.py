@@ -29,6 +29,14 @@ geometry, so FK of the parameters is a few centimetres from ``new_joints`` at th
 (``manifest.json`` → ``smplx_fit_error_m``). For UniMo the SMPL-X body *is* the motion (its ground truth is
 ``smplx/<id>.npz:joints``), and its video clips are rendered from those joints.
 
+Features use the project's HumanML3D codec in its default mode, data format v1
+(``BuildConfig.hml3d_first_root = "smoothed"``: the first frame's root rotation is its smoothed heading; see
+*First root rotation* in :mod:`unimotion.motion.hml3d`), which every shipped model, the retrieval evaluator
+included, was trained on. ``hml3d_first_root="identity"`` (CLI ``--hml3d-first-root identity``) builds the
+original HumanML3D code's features instead (frame 0 of the 263 channels, the 269 orientation of every frame
+and the decoded ``new_joints`` change); data built that way need every model retrained, the evaluator
+included. ``manifest.json`` records the mode as ``hml3d_first_root``.
+
 Deterministic (same bytes on a rerun: seeded choices, fixed zip timestamps), resumable (a clip whose
 outputs exist for the same parameters is skipped), parallel (``--workers``), with a progress bar.
 """
@@ -85,9 +93,26 @@ class BuildConfig:
     seed: int = 0
     renders: bool = True
     smplx: bool = True
+    # first root rotation of the HumanML3D codec (unimotion.motion.hml3d): "smoothed" = data format v1, on
+    # which every shipped model was trained; "identity" = the original HumanML3D code (rebuild + retrain all)
+    hml3d_first_root: str = "smoothed"
+
+    def __post_init__(self) -> None:
+        from ..motion.skeleton import FIRST_ROOT_MODES
+
+        if self.hml3d_first_root not in FIRST_ROOT_MODES:
+            raise DatasetError(
+                f"hml3d_first_root must be one of {FIRST_ROOT_MODES} (\"smoothed\": data format v1, which every "
+                f"shipped model was trained on; \"identity\": the original HumanML3D code), got "
+                f"{self.hml3d_first_root!r}"
+            )
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        params = asdict(self)
+        if params["hml3d_first_root"] == "smoothed":
+            # the outputs of builds made before this option existed (v1) stay valid for resuming
+            del params["hml3d_first_root"]
+        return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -349,6 +374,8 @@ def _finalise(out: Path, windows: list[dict[str, Any]], cfg: BuildConfig, checks
             "by_content": dict(sorted(Counter("_".join(s.split("_")[:2]) for s in dropped).items())),
         },
         "feature_dims": {"new_joint_vecs": 263, "new_joint_vecs_269": 269, "smplx": 79},
+        # the HumanML3D codec's first root rotation: "smoothed" = data format v1 (unimotion.motion.hml3d)
+        "hml3d_first_root": cfg.hml3d_first_root,
         "smplx_fit_error_m": _smplx_error(windows),
         "build_seconds": round(seconds, 1),
     }
@@ -389,6 +416,8 @@ Do not redistribute this folder without this notice; do not use it, or models tr
 {rows}
 
 Layout and processing: see `unimotion.data.bandai` (HumanML3D layout; 263-dim features plus the 269-dim
-UniMotion variant; SMPL-X body parameters; rendered views with their cameras). `manifest.json` holds the
+UniMotion variant; SMPL-X body parameters; rendered views with their cameras). Features: HumanML3D codec
+with first root rotation `{manifest['hml3d_first_root']}` (`smoothed` = the project's data format v1, which
+the shipped models were trained on; `identity` = the original HumanML3D code). `manifest.json` holds the
 source checksums and every build parameter.
 """

@@ -217,8 +217,11 @@ def load_evaluator(path: str | os.PathLike | None = None, device: str = "cpu"):
 
 
 def default_checkpoint(name: str) -> Path:
-    """``<repository>/checkpoints/<name>`` (error naming the path when it is absent)."""
-    path = Path(__file__).resolve().parents[3] / "checkpoints" / name
+    """``<checkpoints>/<name>`` (:func:`unimotion.utils.paths.default_checkpoint`; error naming the path when
+    it is absent)."""
+    from ..utils.paths import default_checkpoint as _default
+
+    path = _default(name)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"default checkpoint {path} not found; pass its location explicitly")
     return path
@@ -435,8 +438,11 @@ def evaluate_m2t(evaluator, data: SplitData, predictions: dict[str, str] | None,
     """M2T rows: R@1..k and MM-Dist of captions (through the evaluator's text side) against the motions they
     describe (replicated pools), + corpus captioning metrics against the motion's reference captions.
 
-    Real row: each motion's first reference caption as the "prediction"; its captioning metrics use the
-    other references only (leave-one-out), its retrieval the first caption.
+    Real row: each motion's first reference caption as the "prediction"; its retrieval uses the first caption.
+    Captioning metrics of every row are scored against the same references: all but the first
+    (leave-one-out; all of them for a motion with a single caption), so Real and the model are judged by
+    the same number of references (with the model scored against all of them and Real against one fewer,
+    the model's BLEU/ROUGE/CIDEr would be inflated relative to Real).
     """
     from .captioning import caption_metrics
 
@@ -458,7 +464,7 @@ def evaluate_m2t(evaluator, data: SplitData, predictions: dict[str, str] | None,
     rows = [rows_for(first, loo, REAL)]
     if predictions is not None:
         _require_ids(predictions, ids, "m2t predictions")
-        rows.append(rows_for([predictions[i] for i in ids], refs, name))
+        rows.append(rows_for([predictions[i] for i in ids], loo, name))
     return rows
 
 

@@ -32,6 +32,17 @@ parent's rotation for leaves. For rigid input (constant bone lengths, rigid chil
 HumanML3D-processed data and of forward kinematics of any skeleton) this is exact; otherwise it is the
 least-squares fit and :func:`reproduction_error` says how far off it is. ``positions="all"`` adds
 position channels to every joint and is exact for any input (bone lengths may vary per frame).
+
+Rigid and non-rigid input
+-------------------------
+A rotation-only BVH (``positions="root"``) can reproduce exactly only the motion of one rigid skeleton:
+every bone keeps its length and the child bones of a multi-child joint keep their mutual angles. Real
+motion capture retargeted to the layout (and HumanML3D-processed data) is rigid and comes back within
+micrometres. Other input — generated motion, noisy keypoints — is fitted in the least-squares sense:
+:func:`save_bvh` then measures the error, and when it exceeds ``warn_above`` (1 mm for metres) logs a
+warning naming the cause (:func:`rigidity_report`: which bones change length, which joints' child bones
+change their angles) and pointing to the exact ``positions="all"`` export; the returned
+:class:`ReproductionError` carries the same text in ``warning``.
 """
 
 from __future__ import annotations
@@ -55,6 +66,8 @@ from .bvh import BVHMotion, read_bvh, write_bvh
 __all__ = [
     "BVHExportConfig",
     "ReproductionError",
+    "RigidityReport",
+    "rigidity_report",
     "TPOSE_DIRECTIONS_22",
     "joints_to_bvh",
     "features_to_bvh",
@@ -93,9 +106,10 @@ class BVHExportConfig:
         rotation_order: Euler order of every joint's rotation channels ["ZXY"; any permutation of XYZ].
         positions: "root" (position channels on the root only: portable) or "all" (on every joint: exact
             for any input, incl. varying bone lengths) ["root"].
-        all_positions_offsets: with ``positions="all"``, the OFFSET written for joints: "zero" (every
-            importer agrees — Blender and ours *replace* the OFFSET by position channels, three.js *adds*
-            them) or "rest" (a drawable rest skeleton, but three.js then doubles the offsets) ["zero"].
+        all_positions_offsets: with ``positions="all"``, the OFFSET written for joints: "rest" (a drawable
+            rest skeleton; Blender and ours *replace* the OFFSET by the position channels, but three.js
+            *adds* them and then draws every bone twice as long) or "zero" (every importer agrees, but
+            the rest skeleton is 22 joints stacked at the origin) ["rest"].
         rest_pose: "tpose", "raw" or "reference" (see the module docs) ["tpose"].
         reference_frame: the frame used by ``rest_pose="reference"`` and to seed the rigid-mean fit [0].
         template_frames: at most this many evenly spaced frames estimate rest lengths and rigid child
@@ -104,19 +118,22 @@ class BVHExportConfig:
             (cosmetic: where importers draw the last bone's tip) [0.5].
         unwrap: remove 360° jumps between frames in each Euler channel [True].
         joint_names: joint names in the file; None = the layout's names (e.g. "pelvis", "left_hip").
+        warn_above: :func:`save_bvh` warns when the written file reproduces the joints only within more
+            than this (input units) [1e-3: 1 mm for metres].
     """
 
     fps: float = 20.0
     scale: float = 100.0
     rotation_order: str = "ZXY"
     positions: Literal["root", "all"] = "root"
-    all_positions_offsets: Literal["zero", "rest"] = "zero"
+    all_positions_offsets: Literal["zero", "rest"] = "rest"
     rest_pose: Literal["tpose", "raw", "reference"] = "tpose"
     reference_frame: int = 0
     template_frames: int = 512
     end_site_scale: float = 0.5
     unwrap: bool = True
     joint_names: tuple[str, ...] | None = None
+    warn_above: float = 1e-3
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.fps) and self.fps > 0):
@@ -139,6 +156,8 @@ class BVHExportConfig:
             raise InputError(f"end_site_scale must be >= 0, got {self.end_site_scale}")
         if self.joint_names is not None:
             self.joint_names = tuple(self.joint_names)
+        if not (self.warn_above >= 0):
+            raise InputError(f"warn_above must be >= 0, got {self.warn_above}")
 
 
 @dataclass(frozen=True)
@@ -148,6 +167,50 @@ class ReproductionError:
     mean: float  # mean over frames and joints of |FK − joints|
     max: float  # worst joint in the worst frame
     per_joint_max: tuple[float, ...]  # (J,) worst frame per joint, in layout order
+    warning: str | None = None  # set by save_bvh when ``max`` exceeds ``warn_above``: the measured cause
+
+
+@dataclass(frozen=True)
+class RigidityReport:
+    """How far a joint motion is from the motion of one rigid skeleton (see :func:`rigidity_report`)."""
+
+    #: per bone ("parent→child"): (shortest, longest) length over the frames, input units
+    bone_lengths: dict[str, tuple[float, float]]
+    #: per joint with several children: the largest change over the frames of the angle between two of
+    #: its child bones, degrees
+    child_angles_deg: dict[str, float]
+    length_tolerance: float
+    angle_tolerance_deg: float
+
+    @property
+    def varying_bones(self) -> list[str]:
+        """Bones whose length changes by more than ``length_tolerance``, the most varying first."""
+        spread = {k: hi - lo for k, (lo, hi) in self.bone_lengths.items()}
+        return sorted((k for k, v in spread.items() if v > self.length_tolerance), key=lambda k: -spread[k])
+
+    @property
+    def varying_joints(self) -> list[str]:
+        """Multi-child joints whose child bones change their mutual angles by more than the tolerance."""
+        return sorted((k for k, v in self.child_angles_deg.items() if v > self.angle_tolerance_deg),
+                      key=lambda k: -self.child_angles_deg[k])
+
+    @property
+    def rigid(self) -> bool:
+        return not self.varying_bones and not self.varying_joints
+
+    def describe(self, max_items: int = 4) -> str:
+        """One sentence naming what is not rigid (empty when rigid)."""
+        parts = []
+        bones = self.varying_bones
+        if bones:
+            shown = ", ".join(f"{k} {self.bone_lengths[k][0]:.3f}–{self.bone_lengths[k][1]:.3f}" for k in bones[:max_items])
+            more = f" and {len(bones) - max_items} more" if len(bones) > max_items else ""
+            parts.append(f"{len(bones)} bone lengths vary ({shown}{more})")
+        joints = self.varying_joints
+        if joints:
+            shown = ", ".join(f"{k} by {self.child_angles_deg[k]:.1f}°" for k in joints)
+            parts.append(f"the angles between child bones change at {shown}")
+        return "; ".join(parts)
 
 
 # ============================================================================================ helpers
@@ -189,6 +252,38 @@ def _rest_directions(layout: SkeletonLayout, rest_pose: str) -> np.ndarray:
             return TPOSE_DIRECTIONS_22
         log.info("no T-pose table for layout %s; using its raw_offsets as rest directions", layout.name)
     return np.asarray(layout.raw_offsets, dtype=np.float64)
+
+
+def rigidity_report(
+    joints,
+    layout: SkeletonLayout = T2M22,
+    length_tolerance: float = 1e-3,
+    angle_tolerance_deg: float = 0.5,
+) -> RigidityReport:
+    """Measure whether ``joints`` (T, J, 3) move like one rigid skeleton (the condition for an exact
+    rotation-only BVH): the length range of every bone and, at every joint with several children, the
+    largest change of the angle between two child bones. Tolerances: input units and degrees.
+    """
+    joints = _as_joints(joints, layout)
+    parents = layout.parents
+    names = layout.joint_names
+    bones = joints - joints[:, np.maximum(parents, 0)]  # (T, J, 3)
+    lengths = np.linalg.norm(bones, axis=-1)
+    bone_lengths = {f"{names[parents[j]]}→{names[j]}": (float(lengths[:, j].min()), float(lengths[:, j].max()))
+                    for j in range(1, layout.num_joints)}
+    child_angles = {}
+    for j, ch in enumerate(_children(parents)):
+        if len(ch) < 2:
+            continue
+        unit = bones[:, ch] / np.maximum(lengths[:, ch, None], 1e-12)  # (T, K, 3)
+        worst = 0.0
+        for a in range(len(ch)):
+            for b in range(a + 1, len(ch)):
+                cos = np.clip(np.sum(unit[:, a] * unit[:, b], axis=-1), -1.0, 1.0)
+                angle = np.degrees(np.arccos(cos))
+                worst = max(worst, float(angle.max() - angle.min()))
+        child_angles[names[j]] = worst
+    return RigidityReport(bone_lengths, child_angles, float(length_tolerance), float(angle_tolerance_deg))
 
 
 def rest_offsets_from_joints(
@@ -358,9 +453,30 @@ def save_bvh(
     motion = joints_to_bvh(joints, layout=layout, config=cfg, rest_offsets=rest_offsets)
     path = write_bvh(motion, Path(path), precision=precision)
     err = reproduction_error(read_bvh(path), joints, layout, cfg.scale, cfg.joint_names)
-    log.info("wrote %s (%d frames at %g fps); joints reproduced within %.3g (max), %.3g (mean)",
-             path, motion.num_frames, cfg.fps, err.max, err.mean)
+    if err.max > cfg.warn_above:
+        err = replace(err, warning=_inexact_warning(path, err, joints, layout, cfg))
+        log.warning("%s", err.warning)
+    else:
+        log.info("wrote %s (%d frames at %g fps); joints reproduced within %.3g (max), %.3g (mean)",
+                 path, motion.num_frames, cfg.fps, err.max, err.mean)
     return err
+
+
+def _inexact_warning(path: Path, err: ReproductionError, joints, layout: SkeletonLayout,
+                     cfg: BVHExportConfig) -> str:
+    """The warning of an export that does not reproduce its joints: the error, the measured cause, the fix."""
+    head = (f"{path}: the BVH reproduces the joints only within {err.max:.4g} (mean {err.mean:.3g}; input "
+            "units, metres by convention)")
+    if cfg.positions == "all":
+        return f"{head}; check the precision option"
+    report = rigidity_report(joints, layout, length_tolerance=cfg.warn_above)
+    cause = report.describe()
+    if cause:
+        why = (f": the input is not the motion of one rigid skeleton — {cause}. A BVH with rotation channels "
+               "only can reproduce a rigid skeleton only")
+    else:
+        why = ": the least-squares fit of the joint rotations is off (the rest offsets do not match the motion)"
+    return f"{head}{why}. Export with positions='all' for a file that reproduces every joint exactly."
 
 
 def _features_joints(features, layout: SkeletonLayout | None):

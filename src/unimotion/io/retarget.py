@@ -8,12 +8,15 @@ Pipeline
 --------
 1. **Mapping** each of the 22 target joints to the source: a source joint, a *virtual joint*
    (:class:`Along`: a point on the source chain between two joints) or an :class:`EndSite`.
-   Presets: ``"bandai"`` (Bandai Namco rig), ``"cmu"`` (CMU-style names: Hips, LeftUpLeg, LeftLeg,
-   LeftFoot, LeftToeBase, Spine, Spine1, Neck, Head, LeftShoulder, LeftArm, LeftForeArm, LeftHand),
-   ``"mixamo"`` (the same names with a ``mixamorig:`` namespace and Spine/Spine1/Spine2); ``"auto"``
-   (names + topology, below); or a dict ``{target: source}`` whose missing targets are filled by the
-   automatic mapping (so does ``"cmu"`` for spine1/spine2: CMU rigs come with and without LowerBack).
-   A preset value may be a tuple of alternatives (the first one present wins).
+   Presets: ``"bandai"`` (Bandai Namco rig), ``"cmu"`` (the two namings of the public CMU BVH
+   conversions: Hips, LeftUpLeg, LeftLeg, LeftFoot, LeftToeBase, Spine1, Neck, Head, LeftShoulder (the
+   collar), LeftArm, LeftForeArm, LeftHand — or Hips, LeftHip, LeftKnee, LeftAnkle, LeftToe, Chest…,
+   Neck, Head, LeftCollar, LeftShoulder (the upper arm), LeftElbow, LeftWrist), ``"mixamo"`` (the first
+   naming with a ``mixamorig:`` namespace and Spine/Spine1/Spine2); ``"auto"`` (names + topology,
+   below); or a dict ``{target: source}`` whose missing targets are filled by the automatic mapping (so
+   does ``"cmu"`` for spine1/spine2: CMU rigs come with and without LowerBack, and with one to four Chest
+   joints). A preset value may be a tuple of alternatives (the first one present wins); a tuple ending in
+   ``None`` leaves the target to the automatic mapping when none of its alternatives is present.
    A required joint that cannot be found raises :class:`RetargetError` naming it.
 2. **Resampling** to ``target_fps`` *before* forward kinematics: local joint rotations by slerp, local
    translations (root position, position channels) linearly. ``T' = round(T · f'/f)`` frames; frame
@@ -22,8 +25,11 @@ Pipeline
    integer rate is taken as that rate (files round it: 0.0333333 s → 30 fps, 0.008333 s → 120 fps).
 3. **Forward kinematics** of the source skeleton (:meth:`BVHMotion.joint_positions` semantics), then
    the mapped points.
-4. **Units** to metres (``"auto"``: the unit among m, cm, mm, inch that makes the rest-length chain
-   ankle→knee→hip→pelvis→spine→neck→head closest to 1.54 m, its SMPL-X neutral length) and **up axis**
+4. **Units** to metres (``"auto"``: the unit among m, cm, mm, inch and the CMU unit — 1/0.45 inch, the
+   ``:units length 0.45`` of the CMU ASF files, which the public CMU BVH conversions keep — that makes
+   the rest-length chain ankle→knee→hip→pelvis→spine→neck→head closest to 1.54 m, its SMPL-X neutral
+   length; a figure that measures under ~1.03 m in inches therefore reads as CMU units: pass
+   ``units="inch"`` for such a small rig) and **up axis**
    to +Y (``"auto"``: the signed coordinate axis closest to the median head − mid-ankles direction), by a
    proper rotation (no mirroring): Z up → ``(x, y, z) ↦ (x, z, −y)``.
 
@@ -105,7 +111,8 @@ NECK_FRACTION = 0.5
 COLLAR_FRACTION = 0.42
 #: Length of the rest chain ankle→knee→hip→pelvis→spine1→spine2→spine3→neck→head of SMPL-X neutral (m).
 REFERENCE_CHAIN_LENGTH = 1.54
-UNITS: dict[str, float] = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254}
+#: Metres per file unit of the units ``"auto"`` chooses from; ``"cmu"``: the CMU mocap unit (1/0.45 inch).
+UNITS: dict[str, float] = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254, "cmu": 0.0254 / 0.45}
 _UNIT_ALIASES = {"meter": "m", "meters": "m", "metre": "m", "metres": "m", "centimeter": "cm",
                  "centimeters": "cm", "millimeter": "mm", "millimeters": "mm", "in": "inch", "inches": "inch"}
 
@@ -134,7 +141,7 @@ class EndSite:
 
 
 Source = str | Along | EndSite
-MappingValue = Source | tuple[Source, ...]
+MappingValue = Source | tuple[Source | None, ...]  # a trailing None: else the automatic mapping
 
 
 def _sided(left: dict[str, MappingValue]) -> dict[str, MappingValue]:
@@ -166,12 +173,18 @@ _BANDAI = _sided({
     "left_collar": "Shoulder_L", "left_shoulder": "UpperArm_L", "left_elbow": "LowerArm_L", "left_wrist": "Hand_L",
 })
 _CMU = _sided({
+    # two namings: Hips → [LHipJoint →] LeftUpLeg → LeftLeg → LeftFoot → LeftToeBase, Spine1 → LeftShoulder
+    # (collar) → LeftArm → LeftForeArm → LeftHand; or Hips → LeftHip → LeftKnee → LeftAnkle → LeftToe,
+    # Chest… → LeftCollar → LeftShoulder (upper arm) → LeftElbow → LeftWrist. Alternatives are tried in
+    # order, so "LeftShoulder" is the collar only where there is no "LeftCollar".
     "pelvis": "Hips",
-    "left_hip": "LeftUpLeg", "left_knee": "LeftLeg", "left_ankle": "LeftFoot",
-    "left_foot": ("LeftToeBase", "LeftToe", EndSite("LeftFoot")),
-    # spine1/spine2 are left to the automatic rule: CMU rigs have Hips → [LowerBack →] Spine → Spine1
-    "spine3": "Spine1", "neck": "Neck", "head": "Head",
-    "left_collar": "LeftShoulder", "left_shoulder": "LeftArm", "left_elbow": "LeftForeArm", "left_wrist": "LeftHand",
+    "left_hip": ("LeftUpLeg", "LeftHip"), "left_knee": ("LeftLeg", "LeftKnee"), "left_ankle": ("LeftFoot", "LeftAnkle"),
+    "left_foot": ("LeftToeBase", "LeftToe", EndSite("LeftFoot"), EndSite("LeftAnkle")),
+    # spine1/spine2 are left to the automatic rule: CMU rigs have Hips → [LowerBack →] Spine → Spine1, or
+    # Hips → Chest → … → Chest4; spine3 is Spine1, else (Chest naming) where the collars branch
+    "spine3": ("Spine1", None), "neck": "Neck", "head": "Head",
+    "left_collar": ("LeftCollar", "LeftShoulder"), "left_shoulder": ("LeftArm", "LeftShoulder"),
+    "left_elbow": ("LeftForeArm", "LeftElbow"), "left_wrist": ("LeftHand", "LeftWrist"),
 })
 _MIXAMO = _sided({
     "pelvis": "Hips",
@@ -285,6 +298,8 @@ def _resolve_source(skel: _Skeleton, target: str, value: MappingValue) -> Resolv
     """One mapping value → ResolvedJoint, or None when its joints are absent (tuple: first present)."""
     if isinstance(value, tuple):
         for alternative in value:
+            if alternative is None:  # "else: the automatic mapping" (handled by resolve_mapping)
+                continue
             res = _resolve_source(skel, target, alternative)
             if res is not None:
                 return res
@@ -318,7 +333,7 @@ def _resolve_source(skel: _Skeleton, target: str, value: MappingValue) -> Resolv
 
 def _describe(value: MappingValue) -> str:
     if isinstance(value, tuple):
-        return " or ".join(_describe(v) for v in value)
+        return " or ".join(_describe(v) for v in value if v is not None)
     return repr(value) if isinstance(value, str) else str(value)
 
 
@@ -544,6 +559,8 @@ def resolve_mapping(
                 continue
             value = PRESETS[key][target]
             res = _resolve_source(skel, target, value)
+            if res is None and isinstance(value, tuple) and value[-1] is None:
+                continue  # left to the automatic mapping
             if res is None:
                 raise RetargetError(
                     f"mapping {key!r}: required joint {target!r} maps to {_describe(value)}, which the skeleton "

@@ -17,7 +17,10 @@ clip, see ``docs/results/codec.md``). It computes in float64 and returns float32
    + (r_shoulder − l_shoulder))``) becomes +Z. The result is the *canonical* clip (:func:`canonical_joints`).
 5. **Foot contacts.** ``|p[t+1] − p[t]|² < feet_threshold`` for (ankle, foot) of each side.
 6. **IK with smoothed heading.** Chain IK with ``smooth_sigma=20`` frames: the root
-   rotation ``r_rot[t]`` is the yaw turning the Gaussian-smoothed forward direction onto +Z.
+   rotation ``r_rot[t]`` is the yaw turning the Gaussian-smoothed forward direction onto +Z. The first
+   frame's, ``r_rot[0]``, depends on ``first_root`` (see *First root rotation* below): its own smoothed
+   heading like every other frame (``"smoothed"``, the default, data format v1) or the identity
+   (``"identity"``, the original ``inverse_kinematics_np``, which sets ``root_quat[0] = [1, 0, 0, 0]``).
 7. **Features**, per frame t < T−1 (the last frame is dropped):
 
    ========== ======== =========================================================================
@@ -42,17 +45,43 @@ Reference quirks kept on purpose (they are in every published HumanML3D file):
   quaternions (``w ≥ 0``); when the smoothed heading crosses −Z the recorded angle has the wrong sign for
   that frame, so from there on the decoded heading is off by twice that frame's turn.
 * :func:`features_to_joints` (``recover_from_ric``) starts the decoded heading at zero, so decoded joints
-  are the canonical clip rotated by the smoothed heading of frame 0, ``r_rot[0]`` (a small yaw; zero when
-  the body faces +Z throughout the first second).
+  are the canonical clip turned by the encoder's ``r_rot[0]``: with the default ``first_root="smoothed"``
+  that is the smoothed heading of frame 0 (a small yaw, zero when the body faces +Z throughout the first
+  second; over the 2,634 BandaiML windows median 6.4°, 90th percentile 19.8°, max 53.1°), with ``first_root="identity"`` the identity (decoding gives the canonical clip itself, up to the
+  channel-0 quirk above).
 
-Agreement: against a line-by-line transcription of the reference (float32 torch, as published) the
-features differ by ≤ 3e-5 and the decoded joints by ≤ 1e-4 on synthetic clips of up to 196 frames (the
-difference is the reference's float32 rounding); against ``benchmarks/hml3d_reference.py`` (float64,
-per frame) by ≤ 1e-7 (``tests/motion/test_hml3d.py``).
+**First root rotation (``first_root``): the project's data format v1 versus the original code.** The
+original ``inverse_kinematics_np`` uses the identity as the root rotation of the first frame. This module
+used that frame's smoothed heading instead (like every other frame's) when the project's data were built,
+and every BandaiML build and every model the project ships (the retrieval evaluator, the CMA-VAE,
+UniMotion, UniMo, the keypoint network, the video tokenizer) was trained on those features. So the default
+stays that behaviour, ``first_root="smoothed"`` (**data format v1**, byte-identical to the features of the
+existing builds); ``first_root="identity"`` gives the original code's features (the published HumanML3D
+files). The two modes differ only here:
+
+* the 263 channels of frame 0: channel 0 (``arcsin`` of the y of ``r_rot[1] ⊗ r_rot[0]⁻¹``; with the
+  identity that is the whole smoothed heading of frame 1), and ``ric``, ``local_vel`` and the 6D of the
+  first bone of every chain, which are taken in frame 0's heading frame (v1) or in the canonical frame
+  (original). Frames ≥ 1 are the same numbers in both modes;
+* the 269 orientation channels with ``orientation_frame="global"``, in every frame: they follow the decoded
+  joints, which are the canonical clip turned by ``r_rot[0]`` (see above); with ``"heading"`` only frame 0.
+
+Switching a dataset to ``"identity"`` means rebuilding it and retraining every model trained on it, the
+evaluator included (``unimotion data build bandai --hml3d-first-root identity`` records the mode in the
+build's ``manifest.json`` as ``hml3d_first_root``).
+
+Agreement with the original code: ``benchmarks/hml3d_original.py`` transcribes HumanML3D's
+``common/quaternion.py``, ``common/skeleton.py`` and the notebook's ``uniform_skeleton``/``process_file``/
+``recover_from_ric`` with their float32 torch arithmetic. With ``first_root="identity"``, on real BandaiML
+clips and sharp synthetic clips the features differ by ≤ 1e-4 (float32 rounding of the original; ≤ 1e-6
+when its helpers run in float64) and ``uniform_skeleton`` by ≤ 1e-5 m
+(``tests/motion/test_hml3d_original.py``); with the default, the same holds for every frame but the first.
+Against ``benchmarks/hml3d_reference.py`` (our own float64 per-frame reading, either mode) by ≤ 1e-7.
 
 Degenerate inputs where the reference produces NaN (a zero-length bone, a bone exactly opposite its rest
 direction) get defined values here instead (identity / half turn, see
-:func:`~unimotion.motion.skeleton.quat_between_np`); an undefined initial facing is rejected.
+:func:`~unimotion.motion.skeleton.quat_between_np`); a heading exactly −Z (up to rounding) is the half turn
+about Y; an undefined initial facing is rejected.
 
 **KIT-ML** (``layout=KIT21``, 251 dims): same steps with KIT's chains; the reference foot-contact threshold
 is ``0.05`` (``process_file(source_data, 0.05)`` in the KIT branch of the script), not 0.002 — see
@@ -74,8 +103,8 @@ otherwise measured on the canonical joints (:func:`pelvis_orientation`: X from t
 Y along the spine, identity for the layout's rest pose). ``orientation_frame`` selects the frame:
 
 * ``"global"`` (default): the frame in which :func:`features_to_joints` returns joints (the canonical
-  frame turned by ``r_rot[0]``), so decoded joints and decoded orientation agree and the absolute heading
-  is kept (no drift from integrating channel 0).
+  frame turned by ``r_rot[0]``, which is the identity with ``first_root="identity"``), so decoded joints
+  and decoded orientation agree and the absolute heading is kept (no drift from integrating channel 0).
 * ``"heading"``: relative to each frame's heading ``r_rot[t]`` (rotation-invariant like ``ric``); decoding
   composes it with the integrated heading, so it agrees with the decoded joints even through the
   channel-0 quirk above.
@@ -90,6 +119,7 @@ divided by ``feat_bias``: 1 for the dataset's ``Mean.npy``/``Std.npy``, 5 for th
 from __future__ import annotations
 
 import functools
+import math
 from typing import Literal
 
 import numpy as np
@@ -103,10 +133,12 @@ from .rotations import (
     sixd_to_quat,
 )
 from .skeleton import (
+    DEFAULT_FIRST_ROOT,
+    FIRST_ROOT_MODES,
+    FirstRoot,
     _ns,
     chain_predecessors,
-    face_direction,
-    heading_quat,
+    check_first_root,
     hml3d_forward_kinematics,
     offsets_from_joints,
     qconj,
@@ -119,6 +151,9 @@ from .stats import NormStats
 
 __all__ = [
     "FEET_THRESHOLDS",
+    "DEFAULT_FIRST_ROOT",
+    "FIRST_ROOT_MODES",
+    "FirstRoot",
     "SMOOTH_SIGMA",
     "ORIENTATION_DIMS",
     "feature_dim",
@@ -365,12 +400,14 @@ class _Plan:
 
     def __init__(self, layout: SkeletonLayout):
         num_joints = layout.num_joints
+        num_bones = num_joints - 1
         parents = layout.parents
-        self.bone_matrix = np.zeros((num_joints, num_joints - 1))  # bones = P @ M
-        for k in range(num_joints - 1):
+        self.bone_matrix = np.zeros((num_joints, num_bones))  # bones = P @ M
+        for k in range(num_bones):
             self.bone_matrix[k + 1, k] = 1.0
             self.bone_matrix[parents[k + 1], k] = -1.0
-        ancestors = np.zeros((num_joints, num_joints - 1))
+        self.bone_matrix_t = np.ascontiguousarray(self.bone_matrix.T)  # bone-major: bones = M^T @ P^T
+        ancestors = np.zeros((num_joints, num_bones))
         for j in range(1, num_joints):
             a = j
             while a > 0:
@@ -380,6 +417,26 @@ class _Plan:
         self.prev = chain_predecessors(layout)[1:]  # index into [root, rot_1, ..., rot_{J-1}]
         self.raw = np.ascontiguousarray(layout.raw_offsets[1:].T)  # (3, J-1)
         self.raw_joint_major = layout.raw_offsets[1:]
+        raw = layout.raw_offsets[1:]
+        nonzero = raw != 0
+        # every rest direction a coordinate axis: |offset| = |bone| (the leg length needs no second pass)
+        self.axis_aligned = bool(np.all(nonzero.sum(-1) == 1) and np.all(np.abs(raw[nonzero]) == 1))
+        self.face = tuple(int(j) for j in layout.face_joints)
+        self._targets: dict[bytes, tuple] = {}
+
+    def target(self, target_offsets: np.ndarray) -> tuple[bool, np.ndarray, np.ndarray]:
+        """(offsets along the raw directions?, bone lengths (K,), offsets (K, 3)), cached per target."""
+        key = target_offsets.tobytes()
+        hit = self._targets.get(key)
+        if hit is None:
+            tgt = target_offsets[1:]
+            raw = self.raw_joint_major
+            aligned = bool(np.abs(np.cross(tgt, raw)).max() <= 1e-12 and np.all(np.sum(tgt * raw, -1) >= 0))
+            hit = (aligned, np.linalg.norm(tgt, axis=-1), tgt)
+            if len(self._targets) >= 8:
+                self._targets.clear()
+            self._targets[key] = hit
+        return hit
 
 
 _PLANS: dict[tuple, _Plan] = {}
@@ -398,36 +455,38 @@ def _unit_cm(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return b / np.maximum(n, 1e-12), n
 
 
-def _between_cm(raw: np.ndarray, d: np.ndarray, raw_joint_major: np.ndarray) -> np.ndarray:
-    """``quat_between_np(raw_k, d[:, t, k])`` as (4, T, K) (same formula and degenerate cases)."""
+def _between_cm(raw: np.ndarray, d: np.ndarray, raw_joint_major: np.ndarray, bone_major: bool = False) -> np.ndarray:
+    """``quat_between_np(raw_k, d_k)`` for unit bone directions ``d`` (3, T, K), or (3, K, T) with
+    ``bone_major``: (4, T, K) / (4, K, T) quaternions (same formula and degenerate cases)."""
+    if bone_major:
+        raw = raw[:, :, None]
     ux, uy, uz = raw[0], raw[1], raw[2]
     vx, vy, vz = d[0], d[1], d[2]
     cx, cy, cz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
     norms = np.sqrt((ux * ux + uy * uy + uz * uz) * (vx * vx + vy * vy + vz * vz))
     w = norms + (ux * vx + uy * vy + uz * vz)
     qn = np.sqrt(w * w + cx * cx + cy * cy + cz * cz)
-    q = np.stack([w, cx, cy, cz]) / np.where(qn > 0, qn, 1.0)
     degenerate = qn <= 1e-9 * norms
     if degenerate.any():
-        t_idx, k_idx = np.nonzero(degenerate)
-        q[:, t_idx, k_idx] = quat_between_np(raw_joint_major[k_idx], d[:, t_idx, k_idx].T).T
+        qn = np.where(qn > 0, qn, 1.0)
+    q = np.stack([w, cx, cy, cz])
+    q /= qn
+    if degenerate.any():
+        i, j = np.nonzero(degenerate)
+        q[:, i, j] = quat_between_np(raw_joint_major[i if bone_major else j], d[:, i, j].T).T
     return q
 
 
-def _qmul_cm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    aw, ax, ay, az = a[0], a[1], a[2], a[3]
-    bw, bx, by, bz = b[0], b[1], b[2], b[3]
-    return np.stack([
-        aw * bw - ax * bx - ay * by - az * bz,
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-    ])
-
-
 def _uniform_cm(P: np.ndarray, target_offsets: np.ndarray, layout: SkeletonLayout, plan: _Plan) -> np.ndarray:
-    """Step 1 on (3, T, J): bone directions of the clip, lengths of the target, root scaled by the legs."""
-    src_leg = _leg_length(offsets_from_joints(P[:, 0].T, layout), layout)
+    """Step 1 on (3, T, J): bone directions of the clip, lengths of the target, root scaled by the legs.
+
+    Returns the positions (3, T, J).
+    """
+    d, n = _unit_cm(P @ plan.bone_matrix)  # (3, T, K)
+    if plan.axis_aligned:  # |offset| = |bone| · 1 along a coordinate axis: the same numbers, no second pass
+        src_leg = n[0, layout.leg[0] - 1] + n[0, layout.leg[1] - 1]
+    else:
+        src_leg = _leg_length(offsets_from_joints(P[:, 0].T, layout), layout)
     if src_leg <= 0:
         raise MotionError(f"the first frame has a zero-length leg (joints {layout.leg}); cannot scale")
     scale = _leg_length(target_offsets, layout) / src_leg
@@ -437,19 +496,25 @@ def _uniform_cm(P: np.ndarray, target_offsets: np.ndarray, layout: SkeletonLayou
     # the raw directions (HumanML3D's convention, all offsets this module makes) rot · offset is simply
     # |offset| · unit(bone). ``hml3d_forward_kinematics(hml3d_inverse_kinematics(joints), ...)`` gives the
     # same positions to ~1e-15 (tested).
-    d, n = _unit_cm(P @ plan.bone_matrix)  # (3, T, J-1)
-    tgt = target_offsets[1:]
-    lengths = np.linalg.norm(tgt, axis=-1)
-    raw = plan.raw_joint_major
-    aligned = np.allclose(np.cross(tgt, raw), 0.0, atol=1e-12) and bool(np.all(np.sum(tgt * raw, -1) >= 0))
+    aligned, lengths, tgt = plan.target(target_offsets)
     if aligned:
         vec = d * lengths
         if not n.all():  # zero-length bones: the IK gives the identity, which keeps the offset as is
             vec = np.where(n > 0, vec, tgt.T[:, None, :])
     else:
-        q = _between_cm(plan.raw, d, raw)
+        q = _between_cm(plan.raw, d, plan.raw_joint_major)
         vec = np.moveaxis(qrot(np.moveaxis(q, 0, -1), tgt), -1, 0)
     return vec @ plan.ancestors_t + P[:, :, :1] * scale
+
+
+def _yaw_to_z(fx: float, fz: float) -> tuple[float, float]:
+    """(w, y) of ``heading_quat((fx, 0, fz))`` for one unit horizontal direction (same arithmetic)."""
+    norms = math.sqrt(fx * fx + fz * fz)
+    w = norms + fz
+    qn = math.sqrt(w * w + fx * fx)
+    if qn <= 1e-9 * norms:  # facing -Z: the half turn about Y
+        return 0.0, -1.0
+    return w / qn, -fx / qn
 
 
 def _canonical_cm(joints: np.ndarray, target_offsets: np.ndarray, layout: SkeletonLayout, plan: _Plan):
@@ -458,13 +523,19 @@ def _canonical_cm(joints: np.ndarray, target_offsets: np.ndarray, layout: Skelet
     P[1] -= P[1].min()
     P[0] -= P[0, 0, 0]
     P[2] -= P[2, 0, 0]
-    forward = face_direction(P[:, 0].T, layout, reference_quirk=False)
-    if not np.any(forward):  # face_direction returns a unit vector, or zero when undefined
+    # initial facing (face_direction without the quirk, one frame, in scalars)
+    r_hip, l_hip, r_sh, l_sh = plan.face
+    a = [float((P[i, 0, r_hip] - P[i, 0, l_hip]) + (P[i, 0, r_sh] - P[i, 0, l_sh])) for i in range(3)]
+    n = max(math.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2]), 1e-12)
+    fx, fz = a[2] / n, -(a[0] / n)  # Y × across
+    norm = math.sqrt(fx * fx + fz * fz)
+    if not norm > 1e-9:
         raise MotionError(
             "the first frame has no horizontal facing direction (hips and shoulders are vertical or "
             "coincide); cannot rotate the clip to face +Z"
         )
-    q_face = heading_quat(forward)
+    qw, qy = _yaw_to_z(fx / norm, fz / norm)
+    q_face = np.array([qw, 0.0, qy, 0.0])
     cos, sin = q_face[0] ** 2 - q_face[2] ** 2, 2 * q_face[0] * q_face[2]
     x, z = P[0].copy(), P[2]
     P[0] = cos * x + sin * z
@@ -472,20 +543,47 @@ def _canonical_cm(joints: np.ndarray, target_offsets: np.ndarray, layout: Skelet
     return P, q_face
 
 
-def _heading_cm(P: np.ndarray, layout: SkeletonLayout, smooth_sigma: float) -> np.ndarray:
-    """(T, 4) headings of the feature IK: ``face_direction(quirk, smoothed)`` then ``heading_quat``."""
+_GAUSS: dict[float, np.ndarray] = {}
+
+
+def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter1d(x, sigma, axis=-1, mode="nearest")`` with a cached kernel."""
+    from scipy.ndimage import correlate1d
+
+    weights = _GAUSS.get(sigma)
+    if weights is None:
+        radius = int(4.0 * float(sigma) + 0.5)
+        grid = np.arange(-radius, radius + 1)
+        phi = np.exp(-0.5 / (sigma * sigma) * grid**2)
+        weights = _GAUSS[sigma] = (phi / phi.sum())[::-1]
+    return correlate1d(x, weights, -1, None, "nearest", 0.0, 0)
+
+
+def _heading_cm(P: np.ndarray, layout: SkeletonLayout, smooth_sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(w, y) (T,) of the feature IK's headings: ``face_direction(quirk, smoothed)`` then ``heading_quat``.
+
+    The first frame's heading is returned like the others (:func:`joints_to_features` replaces it).
+    """
     r_hip, l_hip, r_sh, l_sh = layout.face_joints
     across = (P[:, :, l_hip] - P[:, :, r_hip]) + (P[:, :, r_sh] - P[:, :, l_sh])  # (3, T)
     across, _ = _unit_cm(across)
     forward = np.stack([across[2], -across[0]])  # Y × across = (a_z, 0, -a_x)
     if smooth_sigma > 0:
-        from scipy.ndimage import gaussian_filter1d
-
-        forward = gaussian_filter1d(forward, smooth_sigma, axis=-1, mode="nearest")
+        forward = _smooth(forward, smooth_sigma)
     norm = np.sqrt(forward[0] * forward[0] + forward[1] * forward[1])
     forward = np.where(norm > 1e-9, forward / np.maximum(norm, 1e-9), 0.0)
-    fwd = np.stack([forward[0], np.zeros_like(forward[0]), forward[1]], axis=-1)
-    return heading_quat(fwd)
+    fx, fz = forward[0], forward[1]
+    # heading_quat((fx, 0, fz)) = normalise(|f| + fz, 0, -fx, 0), written out
+    norms = np.sqrt(fx * fx + fz * fz)
+    w = norms + fz
+    qn = np.sqrt(w * w + fx * fx)
+    ok = qn > 1e-9 * norms
+    if ok.all():
+        return w / qn, -fx / qn
+    safe = np.where(ok, qn, 1.0)
+    rw = np.where(ok, w / safe, np.where(norms > 0, 0.0, 1.0))  # -Z: half turn about Y; undefined: identity
+    ry = np.where(ok, -fx / safe, np.where(norms > 0, -1.0, 0.0))
+    return rw, ry
 
 
 def canonical_joints(joints, target_offsets=None, layout: SkeletonLayout = T2M22) -> np.ndarray:
@@ -569,6 +667,7 @@ def joints_to_features(
     root_orientation=None,
     orientation_frame: OrientationFrame = "global",
     smooth_sigma: float = SMOOTH_SIGMA,
+    first_root: FirstRoot = DEFAULT_FIRST_ROOT,
 ) -> np.ndarray:
     """HumanML3D features of a joint-position clip (``process_file``), vectorised over frames.
 
@@ -584,6 +683,9 @@ def joints_to_features(
             ``None`` → measured on the joints (:func:`pelvis_orientation`).
         orientation_frame: 269 only: ``"global"`` or ``"heading"`` (see the module docstring).
         smooth_sigma: Gaussian sigma (frames) of the heading smoothing; 20 in the reference.
+        first_root: the first frame's root rotation: ``"smoothed"`` (default; the project's data format
+            v1, on which every shipped model was trained) or ``"identity"`` (the original HumanML3D
+            code). See *First root rotation* in the module docstring.
     Returns:
         (T−1, D) float32 features.
     """
@@ -606,33 +708,49 @@ def joints_to_features(
         raise MotionError(f"feet_threshold must be a positive number, got {feet_threshold}")
     if not (np.isfinite(smooth_sigma) and smooth_sigma >= 0):
         raise MotionError(f"smooth_sigma must be >= 0, got {smooth_sigma}")
+    check_first_root(first_root)
     tgt = default_target_offsets(layout) if target_offsets is None else _as_offsets(target_offsets, layout)
     orient_in = None if root_orientation is None else _as_root_orientation(root_orientation, len(joints))
 
     plan = _plan(layout)
     P, q_face = _canonical_cm(joints, tgt, layout, plan)  # (3, T, J) global positions, (4,)
     num_frames, num_joints = P.shape[1], P.shape[2]
+    n = num_frames - 1
     sl = feature_slices(dim)
-    out = np.empty((num_frames - 1, dim), dtype=np.float64)
+    out = np.empty((n, dim), dtype=np.float64)
 
-    # heading of every frame (smoothed forward direction) and the chain IK below it
-    r_rot = _heading_cm(P, layout, smooth_sigma)  # (T, 4) pure yaw (w, 0, y, 0)
-    rw, ry = r_rot[:, 0], r_rot[:, 2]
+    # heading of every frame (smoothed forward direction), pure yaw (w, 0, y, 0)
+    rw, ry = _heading_cm(P, layout, smooth_sigma)  # (T,), (T,)
+    if first_root == "identity":  # the original IK sets the first frame's root rotation to the identity
+        rw[0], ry[0] = 1.0, 0.0
     cos, sin = (rw * rw - ry * ry)[:, None], (2 * rw * ry)[:, None]  # (T, 1) yaw of each frame
-    d, _ = _unit_cm(P @ plan.bone_matrix)
-    rot = _between_cm(plan.raw, d[:, :-1], plan.raw_joint_major)  # (4, T-1, J-1) accumulated rotations
-    acc = np.concatenate([np.ascontiguousarray(r_rot[:-1].T)[:, :, None], rot], axis=2)  # (4, T-1, J)
-    prev = acc[:, :, plan.prev]
-    prev[1:] *= -1.0  # conjugate
-    lw, lx, ly, lz = _qmul_cm(prev, rot)
-    scale6 = 2.0 / (lw * lw + lx * lx + ly * ly + lz * lz)
-    six = out[:, sl["rot"]].reshape(num_frames - 1, num_joints - 1, 6)
-    six[..., 0] = 1 - scale6 * (ly * ly + lz * lz)
-    six[..., 1] = scale6 * (lx * ly + lw * lz)
-    six[..., 2] = scale6 * (lx * lz - lw * ly)
-    six[..., 3] = scale6 * (lx * ly - lw * lz)
-    six[..., 4] = 1 - scale6 * (lx * lx + lz * lz)
-    six[..., 5] = scale6 * (ly * lz + lw * lx)
+
+    # chain IK on bone-major (K, T-1) blocks: the rotation accumulated after each bone, next to the root's,
+    # then each joint's local rotation conj(chain predecessor's) ⊗ own
+    d, _ = _unit_cm(plan.bone_matrix_t @ P[:, :-1].transpose(0, 2, 1))  # (3, K, T-1) unit bone directions
+    acc = np.empty((4, num_joints, n))
+    acc[0, 0], acc[1, 0], acc[2, 0], acc[3, 0] = rw[:-1], 0.0, ry[:-1], 0.0
+    acc[:, 1:] = _between_cm(plan.raw, d, plan.raw_joint_major, bone_major=True)
+    qw, qx, qy, qz = acc[:, 1:]
+    pw, px, py, pz = acc[:, plan.prev]  # (K, T-1) each
+    lw = pw * qw + px * qx + py * qy + pz * qz
+    lx = pw * qx - px * qw - py * qz + pz * qy
+    ly = pw * qy + px * qz - py * qw - pz * qx
+    lz = pw * qz - px * qy + py * qx - pz * qw
+    # continuous 6D: the first two columns of the local rotation's matrix
+    ww, xx, yy, zz = lw * lw, lx * lx, ly * ly, lz * lz
+    scale6 = 2.0 / (ww + xx + yy + zz)
+    xy, wz = lx * ly, lw * lz
+    six = np.empty((6, num_joints - 1, n))
+    np.multiply(scale6, yy + zz, out=six[0])
+    np.subtract(1, six[0], out=six[0])
+    np.multiply(scale6, xy + wz, out=six[1])
+    np.multiply(scale6, lx * lz - lw * ly, out=six[2])
+    np.multiply(scale6, xy - wz, out=six[3])
+    np.multiply(scale6, xx + zz, out=six[4])
+    np.subtract(1, six[4], out=six[4])
+    np.multiply(scale6, ly * lz + lw * lx, out=six[5])
+    out[:, sl["rot"]].reshape(n, num_joints - 1, 6)[...] = six.transpose(2, 1, 0)
 
     # root: half the yaw change (arcsin of y of r_rot[t+1] ⊗ r_rot[t]⁻¹), planar velocity, height
     out[:, 0] = np.arcsin(np.clip(ry[1:] * rw[:-1] - rw[1:] * ry[:-1], -1.0, 1.0))
@@ -657,20 +775,23 @@ def joints_to_features(
     vel[..., 2] = cos[:-1] * step[2] - sin[:-1] * step[0]
 
     # foot contacts: squared displacement of (ankle, foot) of each side below the threshold
-    feet = list(layout.foot_left) + list(layout.foot_right)
-    disp2 = step[0][:, feet] ** 2 + step[1][:, feet] ** 2 + step[2][:, feet] ** 2
-    out[:, sl["foot_contact"]] = disp2 < feet_threshold
+    feet = step[:, :, list(layout.foot_left) + list(layout.foot_right)]  # (3, T-1, 4)
+    feet *= feet
+    out[:, sl["foot_contact"]] = feet[0] + feet[1] + feet[2] < feet_threshold
 
     if with_orient:
         if orient_in is None:
             orient = pelvis_orientation(P.transpose(1, 2, 0), layout)  # (T, 3, 3) canonical frame
         else:
             orient = quat_to_matrix(q_face) @ orient_in
-        if orientation_frame == "global":
-            # the frame of features_to_joints: the canonical clip turned by the heading of frame 0
-            orient = quat_to_matrix(r_rot[0]) @ orient
-        else:
+        if orientation_frame == "heading":
+            r_rot = np.zeros((num_frames, 4))
+            r_rot[:, 0], r_rot[:, 2] = rw, ry
             orient = quat_to_matrix(r_rot) @ orient
+        elif first_root == "smoothed":
+            # the frame of features_to_joints: the canonical clip turned by the heading of frame 0
+            orient = quat_to_matrix(np.array([rw[0], 0.0, ry[0], 0.0])) @ orient
+        # "global" with first_root="identity": the canonical frame, in which features_to_joints returns joints
         out[:, sl["root_orient"]] = matrix_to_6d(orient[:-1])
     return out.astype(np.float32)
 
@@ -835,10 +956,11 @@ def features_to_root_orientation(
 def hml3d_chain_joints(features, target_offsets, root_quats=None, layout: SkeletonLayout | None = None):
     """Positions from the 6D chain rotations (channels ``rot``) by chain FK, relative to the root.
 
-    Not HumanML3D's ``recover_from_rot`` (which starts from the integrated heading and therefore turns the
-    body by ``r_rot[0]⁻¹`` instead of ``r_rot[0]``); here the caller chooses the root rotation. With the
-    encoder's heading ``r_rot[t]`` (``hml3d_inverse_kinematics(canonical, smooth_sigma=20)[:, 0]``) it gives
-    the canonical clip minus its root position, which is how the tests check the ``rot`` channels.
+    HumanML3D's ``recover_from_rot`` uses the integrated heading (:func:`features_to_root`, which starts
+    at zero) as the root rotation; here the caller chooses it. With the encoder's headings ``r_rot[t]``
+    (``hml3d_inverse_kinematics(canonical, T2M22, smooth_sigma=20, first_root=<the encoder's>)[:, 0]``)
+    it gives the canonical clip minus its root position, which is how the tests check the ``rot``
+    channels.
 
     Args:
         features: (..., T, D). target_offsets: (J, 3). root_quats: (..., T, 4) or ``None`` (identity).

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from array_api_compat import array_namespace
@@ -351,15 +352,44 @@ def bone_rotations(joints, layout: SkeletonLayout) -> np.ndarray:
     return quat_between_np(layout.raw_offsets[1:], bone)
 
 
+#: How the first frame's root rotation of HumanML3D's IK is chosen (``first_root`` of
+#: :func:`hml3d_inverse_kinematics` and :func:`unimotion.motion.hml3d.joints_to_features`):
+#:
+#: * ``"smoothed"`` (the project's default, **data format v1**): frame 0 gets its own (smoothed) heading
+#:   like every other frame. Every BandaiML build and every model the project ships was made with it.
+#: * ``"identity"``: the original HumanML3D ``inverse_kinematics_np``, which sets ``root_quat[0] = [1, 0,
+#:   0, 0]`` before the chains (the published HumanML3D files were made with it).
+FirstRoot = Literal["smoothed", "identity"]
+FIRST_ROOT_MODES: tuple[str, ...] = ("smoothed", "identity")
+#: The project's default (data format v1).
+DEFAULT_FIRST_ROOT: FirstRoot = "smoothed"
+
+
+def check_first_root(first_root: str) -> FirstRoot:
+    """``first_root`` if it is one of :data:`FIRST_ROOT_MODES`, else MotionError."""
+    if not isinstance(first_root, str) or first_root not in FIRST_ROOT_MODES:
+        raise MotionError(
+            f"first_root must be one of {FIRST_ROOT_MODES} (\"smoothed\": the project's data format v1, "
+            f"\"identity\": the original HumanML3D code), got {first_root!r}"
+        )
+    return first_root  # type: ignore[return-value]
+
+
 def hml3d_inverse_kinematics(
     joints,
     layout: SkeletonLayout,
     smooth_sigma: float | None = None,
+    first_root: FirstRoot = DEFAULT_FIRST_ROOT,
 ) -> np.ndarray:
     """HumanML3D inverse kinematics: chain rotations from joint positions (``inverse_kinematics_np``).
 
     * ``quats[..., 0, :]``: the heading, ``qbetween(forward, +Z)`` with ``forward`` from
       :func:`face_direction` (``reference_quirk=True``; smoothed over frames when ``smooth_sigma``).
+      In the first frame of a clip (``joints.ndim >= 3``) this depends on ``first_root``
+      (:data:`FirstRoot`): ``"smoothed"`` (default, the project's data format v1) keeps the first frame's
+      heading like any other; ``"identity"`` uses the identity like the original's ``root_quat[0] = [1, 0,
+      0, 0]``. A single (J, 3) pose always keeps its heading. The choice matters for the rotations of
+      frame 0 (the HumanML3D features), not for FK∘IK, which cancels the root rotation.
     * ``quats[..., j, :]`` for ``j > 0``: ``inverse(R_prev) ⊗ qbetween(raw_offsets[j], bone_dir(j))``
       where ``R_prev`` is the rotation accumulated along ``j``'s kinematic chain (the root rotation for
       the first bone of every chain, also for chains that branch off a non-root joint); the accumulated
@@ -368,6 +398,9 @@ def hml3d_inverse_kinematics(
     Args:
         joints: (T, J, 3) or (..., T, J, 3) positions (float, metres, Y up). With ``smooth_sigma`` the
             frame axis is -3.
+        layout: the skeleton layout of ``joints``.
+        smooth_sigma: Gaussian sigma (frames) of the forward-direction smoothing; ``None``: none.
+        first_root: ``"smoothed"`` or ``"identity"``, the first frame's root rotation (see above).
     Returns:
         (..., T, J, 4) float64 quaternions (w, x, y, z).
     """
@@ -377,8 +410,11 @@ def hml3d_inverse_kinematics(
             f"joints must have shape (..., {layout.num_joints}, 3) for layout {layout.name!r}, "
             f"got {tuple(joints.shape)}"
         )
+    check_first_root(first_root)
     forward = face_direction(joints, layout, reference_quirk=True, smooth_sigma=smooth_sigma)
     root = heading_quat(forward)  # (..., 4)
+    if first_root == "identity" and joints.ndim >= 3:
+        root[..., 0, :] = (1.0, 0.0, 0.0, 0.0)
     rot = bone_rotations(joints, layout)  # (..., J-1, 4) accumulated chain rotations
     acc = np.concatenate([root[..., None, :], rot], axis=-2)  # (..., J, 4)
     prev = acc[..., chain_predecessors(layout)[1:], :]

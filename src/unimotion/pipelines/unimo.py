@@ -179,11 +179,13 @@ class UniMoPipeline:
                    MotionTokenizer.from_pretrained(path / "motion_tokenizer", device),
                    UniMoModel.from_pretrained(path / "unimo", device))
 
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None,
+                        overwrite: bool = True) -> Path:
         """Write the pipeline directory atomically. ``dtype`` (e.g. torch.float16) stores the weights of all
-        three models in that type to halve the files (they are loaded back into float32)."""
+        three models in that type to halve the files (they are loaded back into float32). ``overwrite=False``:
+        an existing ``path`` raises ``FileExistsError`` before anything is written."""
         path = Path(path)
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, overwrite=overwrite) as tmp:
             for name, module in zip(SUBDIRS, (self.video_tokenizer, self.motion_tokenizer, self.model), strict=True):
                 # a copy is cast, so the weights in memory keep their precision
                 (module if dtype is None else copy.deepcopy(module).to(dtype)).save_pretrained(tmp / name)

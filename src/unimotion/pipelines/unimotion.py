@@ -34,6 +34,12 @@ the continuation's first ``join_frames`` poses are blended onto the last observe
 
 Every user input is validated here: empty text, lengths outside [``min_frames``, ``max_frames``], wrong
 shapes, NaN/Inf → :class:`~unimotion.errors.InputError` / :class:`~unimotion.errors.MotionError`.
+
+**Minimum input lengths** (``PipelineConfig``): a motion to caption or edit needs ``min_input_frames``
+(20 frames, 1 s: M2T and editing were trained on motions of 2–9.8 s, HumanML3D's 40–196 frames, and a
+shorter clip has too little motion to describe); an observation to continue needs ``min_context_frames``
+(8 frames, 0.4 s: the shortest observed prefix in training, ⌈0.2 · 40⌉). Joint inputs give one feature
+frame less than they have frames.
 """
 
 from __future__ import annotations
@@ -56,54 +62,26 @@ from ..models.unimotion.model import UniMotionModel
 from ..models.unimotion.sequence import TaskExample
 from ..utils.io import atomic_dir, write_json, write_text
 from ..utils.logging import get_logger
+from .unimotion_config import (
+    PIPELINE_FILE,
+    PIPELINE_TYPE,
+    PipelineConfig,
+    default_pipeline_path,
+    read_pipeline_config,
+)
 from .vocabulary import VOCABULARY_FILE, PromptVocabulary
 
-__all__ = ["PIPELINE_FILE", "PipelineConfig", "MotionResult", "UniMotionPipeline", "default_pipeline_path"]
+__all__ = ["PIPELINE_FILE", "PipelineConfig", "MotionResult", "UniMotionPipeline", "default_pipeline_path",
+           "read_pipeline_config"]
 
 log = get_logger(__name__)
 
-PIPELINE_FILE = "pipeline.json"
 SKELETON_FILE = "Skeleton.npy"
 MODEL_DIR = "model"
 VAE_DIR = "vae"
-PIPELINE_TYPE = "unimotion"
 # the chat-template markers, refused in prompts even if a tokenizer does not list them as special
 _SPECIAL_STRINGS = ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|mot_start|>", "<|mot_end|>", "<|mot_pad|>",
                     "<|img_start|>", "<|img_end|>", "<|img_pad|>"]
-
-
-@dataclass
-class PipelineConfig:
-    """Settings saved in ``pipeline.json``.
-
-    Attributes:
-        fps: frame rate of the motions (BandaiML / HumanML3D: 20).
-        default_seconds: length of a generated motion when none is given (text → motion).
-        default_continuation_seconds: length of a predicted continuation when none is given.
-        min_frames: shortest motion generated (one latent step covers ``rate`` frames).
-        num_steps / cfg_scale: sampling defaults (None: the model's ``flow`` config).
-        max_new_tokens: caption length limit (M2T).
-        rigid: put generated joints on the skeleton of ``Skeleton.npy`` (constant bone lengths; skipped
-            when the pipeline has no skeleton).
-        clean_contacts: remove the slide of planted feet and lift frames out of the floor.
-        contacts: what plants a foot for the clean-up: ``height`` (below 5 cm) or ``flags`` (the
-            features' contact channels too); see :func:`unimotion.motion.postprocess.finish_motion`.
-        join_frames: prediction — frames over which the continuation is blended onto the observation.
-        info: free-form provenance (training data, stages, budget).
-    """
-
-    fps: float = 20.0
-    default_seconds: float = 5.0
-    default_continuation_seconds: float = 3.0
-    min_frames: int = 4
-    num_steps: int | None = None
-    cfg_scale: float | None = None
-    max_new_tokens: int = 48
-    rigid: bool = True
-    clean_contacts: bool = True
-    contacts: Literal["height", "flags"] = "height"
-    join_frames: int = 10
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,11 +114,6 @@ class MotionResult:
     @property
     def seconds(self) -> float:
         return self.num_frames / self.fps
-
-
-def default_pipeline_path() -> Path:
-    """``<repository>/checkpoints/unimotion_bandaiml`` (the demo checkpoint shipped with the repository)."""
-    return Path(__file__).resolve().parents[3] / "checkpoints" / "unimotion_bandaiml"
 
 
 class PromptLimitError(InputError, LimitError):
@@ -279,22 +252,8 @@ class UniMotionPipeline:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> UniMotionPipeline:
         """Open a pipeline directory (default: the repository's ``checkpoints/unimotion_bandaiml``)."""
-        from ..config import from_dict
-
         path = Path(path) if path is not None else default_pipeline_path()
-        cfg_path = path / PIPELINE_FILE
-        if not cfg_path.is_file():
-            hint = ("; the demo checkpoint ships with the repository (checkpoints/unimotion_bandaiml) or is "
-                    "trained with `unimotion train unimotion --config configs/unimotion/bandaiml.yaml`")
-            raise CheckpointError(f"{path} is not a UniMotion pipeline: {PIPELINE_FILE} is missing{hint}")
-        from ..models.modeling_utils import read_checkpoint_json
-
-        raw = read_checkpoint_json(cfg_path, PIPELINE_FILE)
-        if raw.pop("_pipeline", None) != PIPELINE_TYPE:
-            raise CheckpointError(f"{cfg_path} does not describe a UniMotion pipeline")
-        raw.pop("_unimotion_version", None)
-        raw.pop("dtype", None)
-        config = from_dict(PipelineConfig, raw)
+        config = read_pipeline_config(path)
         model = UniMotionModel.from_pretrained(path / MODEL_DIR, device=device)
         vae = load_pretrained(path / VAE_DIR, device=device)
         if not isinstance(vae, MotionAutoencoder):
@@ -348,8 +307,11 @@ class UniMotionPipeline:
                              f"{lo}..{hi} frames ({lo / self.fps:.2f}–{hi / self.fps:.2f} s at {self.fps:g} fps)")
         return frames
 
-    def prepare_motion(self, motion: Any, what: str = "motion") -> np.ndarray:
-        """A motion input → (T, D) un-normalised features of the VAE's size (see the module docstring)."""
+    def prepare_motion(self, motion: Any, what: str = "motion", min_frames: int = 1,
+                       purpose: str = "") -> np.ndarray:
+        """A motion input → (T, D) un-normalised features of the VAE's size (see the module docstring).
+
+        ``min_frames``: the fewest feature frames accepted (``purpose`` names the task in the error)."""
         from ..motion import hml3d
 
         if isinstance(motion, torch.Tensor):
@@ -381,6 +343,9 @@ class UniMotionPipeline:
         n = feats.shape[0]
         if n < 1:
             raise MotionError(f"{what} has no frames")
+        if n < min_frames:
+            raise MotionError(f"{what} has {n} frames ({n / self.fps:.2f} s); {purpose or 'this task'} needs at "
+                              f"least {min_frames} ({min_frames / self.fps:.2f} s at {self.fps:g} fps)")
         if n > self.max_frames:
             raise MotionError(f"{what} has {n} frames ({n / self.fps:.2f} s); at most {self.max_frames} are "
                               f"accepted (cut it first)")
@@ -498,7 +463,8 @@ class UniMotionPipeline:
         motions = list(motion) if many else [motion]
         if not motions:
             raise InputError("no motion given")
-        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion") for i, m in enumerate(motions)]
+        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion", self.config.min_input_frames,
+                                     "captioning") for i, m in enumerate(motions)]
         n = self.config.max_new_tokens if max_new_tokens is None else max_new_tokens
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 512:
             raise InputError(f"max_new_tokens must be an integer in 1..512, got {n!r}")
@@ -525,7 +491,8 @@ class UniMotionPipeline:
         motions = list(motion) if many else [motion]
         if not motions:
             raise InputError("no motion given")
-        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion") for i, m in enumerate(motions)]
+        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion", self.config.min_context_frames,
+                                     "prediction (the observed motion)") for i, m in enumerate(motions)]
         f_list = self._per_item(frames, len(feats), "frames")
         s_list = self._per_item(seconds, len(feats), "seconds")
         n_frames = [self._frames(f, s, self.config.default_continuation_seconds, "continuation length")
@@ -561,7 +528,8 @@ class UniMotionPipeline:
         if len(instr) != len(motions):
             raise InputError(f"got {len(instr)} instructions for {len(motions)} motions")
         instr = [self._text(t, "the editing instruction") for t in instr]
-        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion") for i, m in enumerate(motions)]
+        feats = [self.prepare_motion(m, f"motion {i}" if many else "motion", self.config.min_input_frames,
+                                     "editing") for i, m in enumerate(motions)]
         f_list = self._per_item(frames, len(feats), "frames")
         s_list = self._per_item(seconds, len(feats), "seconds")
         n_frames = []

@@ -276,6 +276,9 @@ def run(config: UniMoRecipeConfig, args: argparse.Namespace) -> int:
         from ...pipelines.unimo import UniMoPipeline
 
         dtype = None if config.export_dtype == "float32" else getattr(torch, config.export_dtype)
-        UniMoPipeline(vt, mt, model).save_pretrained(config.export_dir, dtype=dtype)
+        from ._export import overwrite_allowed
+
+        UniMoPipeline(vt, mt, model).save_pretrained(config.export_dir, dtype=dtype,
+                                                     overwrite=overwrite_allowed(args))
         log.info("exported the pipeline to %s", config.export_dir)
     return 0

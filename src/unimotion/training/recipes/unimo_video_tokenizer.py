@@ -158,6 +158,8 @@ def run(config: VideoTokenizerRecipeConfig, args: argparse.Namespace) -> int:
         write_json(f"{config.trainer.out_dir}/recon_{split}.json", result)
         log.info("video reconstruction on %s: %s", split, json.dumps(result))
     if config.export_dir:
-        model.save_pretrained(config.export_dir)
+        from ._export import overwrite_allowed
+
+        model.save_pretrained(config.export_dir, overwrite=overwrite_allowed(args))
         log.info("exported %s", config.export_dir)
     return 0

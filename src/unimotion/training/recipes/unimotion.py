@@ -422,8 +422,17 @@ def stage_done(out_dir: Path, max_steps: int) -> bool:
         return False
 
 
+def check_export(config: TrainUniMotionConfig, args: argparse.Namespace | None) -> None:
+    """Refuse an existing ``export_dir`` before training, when this run exports (all stages, or the last)."""
+    from ._export import check_export_dir
+
+    only = getattr(args, "stage", None)
+    if only is None or only == config.stage_order[-1]:
+        check_export_dir(config.export_dir, args)
+
+
 def export_pipeline(config: TrainUniMotionConfig, model: UniMotionModel, vae: MotionAutoencoder,
-                    info: dict[str, Any]) -> Path:
+                    info: dict[str, Any], overwrite: bool = False) -> Path:
     """Save model + VAE (vision branch stripped) as a :class:`UniMotionPipeline` to ``config.export_dir``."""
     import copy
 
@@ -444,7 +453,7 @@ def export_pipeline(config: TrainUniMotionConfig, model: UniMotionModel, vae: Mo
     captions += all_instructions()  # the editing instructions the model was trained on
     pipe = UniMotionPipeline(model.eval(), vae, PipelineConfig(info=info), skeleton=data_skeleton(root),
                              vocabulary=build_vocabulary(captions, ids))
-    return pipe.save_pretrained(config.export_dir, dtype=config.export_dtype)
+    return pipe.save_pretrained(config.export_dir, dtype=config.export_dtype, overwrite=overwrite)
 
 
 # ============================================================================================ run
@@ -550,6 +559,8 @@ def run(config: TrainUniMotionConfig, args: argparse.Namespace | None = None) ->
         info = {"trained_on": config.data.root, "stages": config.stage_order,
                 "stage_steps": {n: stage_trainer_config(config, n).max_steps for n in config.stage_order},
                 "config": to_dict(config)}
-        path = export_pipeline(config, model, vae, info)
+        from ._export import overwrite_allowed
+
+        path = export_pipeline(config, model, vae, info, overwrite=overwrite_allowed(args))
         log.info("pipeline exported to %s", path)
     return 0
