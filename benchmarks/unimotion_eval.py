@@ -423,6 +423,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(REPO / "docs" / "results" / "unimotion_bandaiml"))
     p.add_argument("--title", default="UniMotion on BandaiML (demo checkpoint)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="combine the result files of runs that differ only in --splits (e.g. one process per split "
+                        "on a machine with several cores) into --out; nothing is generated")
     return p.parse_args(argv)
 
 
@@ -450,10 +453,12 @@ def main(argv: list[str] | None = None, evaluator: Any = None) -> int:
 
     from unimotion.data.unimotion_tasks import build_edit_pairs
     from unimotion.evaluation import tasks as T
-    from unimotion.evaluation.reports import markdown_table, results_meta, write_results
+    from unimotion.evaluation.reports import results_meta
     from unimotion.pipelines.unimotion import UniMotionPipeline
 
     args = parse_args(argv)
+    if args.merge:
+        return merge_results(args, argv if argv is not None else sys.argv[1:])
     torch.set_num_threads(args.threads)
     started = time.time()
 
@@ -567,18 +572,74 @@ def main(argv: list[str] | None = None, evaluator: Any = None) -> int:
                         lra_checkpoint=args.lra_checkpoint, protocol=protocol,
                         timings_s={k: round(v, 1) for k, v in timings.items()},
                         wall_s=round(time.time() - started, 1))
-    notes = render_notes(rows, markdown_table, protocol_summary(args))
-    main_rows = [r for r in rows if r.get("task") == "t2m"]
-    write_results(args.out, rows, meta, title=args.title, columns=T2M_COLUMNS, notes=notes)
-    # write_results renders the first table from `columns` over every row: re-render with the T2M rows only
-    from unimotion.evaluation.reports import render_markdown
+    write_report(args, rows, meta)
+    log(f"wrote {args.out}.json and .md")
+    return 0
+
+
+def write_report(args: argparse.Namespace, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    """``args.out``.json (every row) and .md (T2M table first, then the other tasks' sections)."""
+    from unimotion.evaluation.reports import markdown_table, render_markdown, write_results
     from unimotion.utils.io import write_text
 
-    payload = {"meta": {**meta, "columns": T2M_COLUMNS}, "rows": main_rows}
+    notes = render_notes(rows, markdown_table, protocol_summary(args))
+    write_results(args.out, rows, meta, title=args.title, columns=T2M_COLUMNS, notes=notes)
+    # write_results renders the first table from `columns` over every row: re-render with the T2M rows only
+    payload = {"meta": {**meta, "columns": T2M_COLUMNS}, "rows": [r for r in rows if r.get("task") == "t2m"]}
     text = render_markdown(payload, args.title, notes)
     text = text.replace("\n| split |", "\n## Text → motion\n\n| split |", 1)
     write_text(Path(args.out).with_suffix(".md"), text)
-    log(f"wrote {args.out}.json and .md")
+
+
+# options that may differ between the runs that --merge combines
+MERGE_FREE_OPTIONS = ("splits", "out", "threads", "title", "merge")
+
+
+def merge_results(args: argparse.Namespace, argv: list[str]) -> int:
+    """``--merge A.json B.json …``: one result file from runs of the same checkpoint and protocol on different
+    splits. Each input's generating command is re-parsed; every option except ``--splits`` / ``--out`` /
+    ``--threads`` / ``--title`` must agree, and so must the commit the runs were made at. Rows keep the inputs'
+    order; the inputs' commands, commits and wall times are kept in ``meta.merged_from``."""
+    import shlex
+
+    from unimotion.evaluation.reports import results_meta
+
+    payloads, runs = [], []
+    for path in args.merge:
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+            command = shlex.split(payload["meta"]["command"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SystemExit(f"--merge: {path} is not a result file of this benchmark ({exc})") from exc
+        payloads.append(payload)
+        runs.append(parse_args(command[2:]))
+    if any(run.merge for run in runs):
+        raise SystemExit("--merge: the inputs must come from evaluation runs, not from another merge")
+
+    def options(run: argparse.Namespace) -> dict[str, Any]:
+        return {k: v for k, v in vars(run).items() if k not in MERGE_FREE_OPTIONS}
+
+    for path, run, payload in zip(args.merge[1:], runs[1:], payloads[1:], strict=True):
+        differ = sorted(k for k, v in options(run).items() if options(runs[0])[k] != v)
+        if differ:
+            raise SystemExit(f"--merge: {path} was run with other options than {args.merge[0]}: {', '.join(differ)}")
+        if payload["meta"].get("git_commit") != payloads[0]["meta"].get("git_commit"):
+            raise SystemExit(f"--merge: {path} and {args.merge[0]} were made at different commits")
+    splits = [s for run in runs for s in run.splits]
+    if len(set(splits)) != len(splits):
+        raise SystemExit(f"--merge: a split is in more than one input: {splits}")
+    first = payloads[0]["meta"]
+    meta = results_meta(
+        budget=first.get("budget"), command="python benchmarks/unimotion_eval.py " + " ".join(argv),
+        checkpoint=first.get("checkpoint"), lra_checkpoint=first.get("lra_checkpoint"),
+        protocol=first.get("protocol"),
+        timings_s={k: v for p in payloads for k, v in (p["meta"].get("timings_s") or {}).items()},
+        wall_s=max(float(p["meta"].get("wall_s") or 0.0) for p in payloads),
+        merged_from=[{k: p["meta"].get(k) for k in ("command", "git_commit", "date", "wall_s")} for p in payloads])
+    run = runs[0]
+    run.splits, run.out, run.title = splits, args.out, args.title
+    write_report(run, [r for p in payloads for r in p["rows"]], meta)
+    print(f"merged {len(payloads)} result files ({', '.join(splits)}) into {args.out}.json and .md")
     return 0
 
 

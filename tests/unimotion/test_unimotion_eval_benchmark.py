@@ -153,3 +153,47 @@ def test_protocol_summary_names_the_run_settings(bench):
     for part in ("Euler 20 steps", "CFG 2.5", "first 16 motions × 6 generations", "at most 96", "10 pool"):
         assert part in text, part
     assert "MultiModality not computed" in bench.protocol_summary(bench.parse_args(["--mm-repeats", "0"]))
+
+
+def _result_file(path: Path, split: str, commit: str = "abc", extra: str = "") -> Path:
+    """A minimal result file as one evaluation run on ``split`` writes it."""
+    rows = [{"task": "t2m", "split": split, "method": m, "n": 4, "R@3": {"mean": r, "ci95": 0.01, "rounds": 3}}
+            for m, r in (("Real", 0.9), ("UniMotion", 0.5))]
+    rows.append({"task": "prediction", "split": split, "method": "UniMotion", "n": 4, "ADE": 1.0, "FDE": 2.0})
+    meta = {"command": f"python benchmarks/unimotion_eval.py --splits {split} --rounds 3 --steps 50{extra} "
+                       f"--out /tmp/{split}",
+            "git_commit": commit, "date": "2026-12-06T00:00:00Z", "budget": {"stage_steps": {"lra": 500}},
+            "checkpoint": "ckpt", "protocol": {"rounds": 3}, "timings_s": {f"t2m/{split}": 10.0}, "wall_s": 12.5}
+    path.write_text(json.dumps({"meta": meta, "rows": rows}))
+    return path
+
+
+def test_merge_combines_runs_on_different_splits(tmp_path, bench):
+    a = _result_file(tmp_path / "a.json", "test")
+    b = _result_file(tmp_path / "b.json", "test_novel")
+    out = tmp_path / "merged"
+    assert bench.main(["--merge", str(a), str(b), "--out", str(out), "--title", "Merged"]) == 0
+    payload = json.loads(out.with_suffix(".json").read_text())
+    assert [(r["task"], r["split"]) for r in payload["rows"]][:3] == [("t2m", "test")] * 2 + [("prediction", "test")]
+    assert {r["split"] for r in payload["rows"]} == {"test", "test_novel"}
+    assert [m["command"].split("--splits ")[1].split()[0] for m in payload["meta"]["merged_from"]] == [
+        "test", "test_novel"]
+    assert payload["meta"]["timings_s"] == {"t2m/test": 10.0, "t2m/test_novel": 10.0}
+    md = out.with_suffix(".md").read_text()
+    assert md.startswith("# Merged") and "--merge" in md and "| test_novel | UniMotion |" in md
+
+
+def test_merge_refuses_runs_that_differ(tmp_path, bench):
+    a = _result_file(tmp_path / "a.json", "test")
+    other_steps = _result_file(tmp_path / "b.json", "test_novel", extra=" --cfg 5")
+    with pytest.raises(SystemExit, match="other options.*cfg"):
+        bench.main(["--merge", str(a), str(other_steps), "--out", str(tmp_path / "m")])
+    other_commit = _result_file(tmp_path / "c.json", "test_novel", commit="def")
+    with pytest.raises(SystemExit, match="different commits"):
+        bench.main(["--merge", str(a), str(other_commit), "--out", str(tmp_path / "m")])
+    same_split = _result_file(tmp_path / "d.json", "test")
+    with pytest.raises(SystemExit, match="more than one input"):
+        bench.main(["--merge", str(a), str(same_split), "--out", str(tmp_path / "m")])
+    (tmp_path / "e.json").write_text("not json")
+    with pytest.raises(SystemExit, match="not a result file"):
+        bench.main(["--merge", str(a), str(tmp_path / "e.json"), "--out", str(tmp_path / "m")])
