@@ -34,8 +34,9 @@ BUDGET_MIN = 60.0  # issue 16: the full build must fit one hour on 2 cores
 def params_length(path: Path) -> int:
     """Frames of ``smplx/<id>.npz``: the shape in the ``params.npy`` header, without reading the array."""
     with zipfile.ZipFile(path) as zf, zf.open("params.npy") as f:
-        version = np.lib.format.read_magic(f)
-        shape, _, _ = np.lib.format._read_array_header(f, version)  # header only
+        major, _ = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _, _ = read(f)  # header only
     return int(shape[0])
 
 
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         for motion_id in timed[1:]:
             frames += render_motion(params[motion_id], 20.0, motion_id, cfg)["frames"].shape[1]
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"{size} px: {frames} frames in {wall:.1f} s wall, {cpu:.2f} s CPU", flush=True)
         rows.append({"size_px": size, "frames": frames, "wall_s": wall, "cpu_s": cpu,
                      "frames_per_wall_s": frames / wall, "frames_per_cpu_s": frames / cpu})
     release_worker_tools()
