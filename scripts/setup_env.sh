@@ -16,5 +16,7 @@ if [ "$(cat .venv/.setup-stamp 2>/dev/null || true)" != "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
     echo "$stamp" > .venv/.setup-stamp
 fi
+# Mesa's EGL/OSMesa libraries for the mannequin renderer (pyrender, off-screen; idempotent; see the script)
+bash scripts/setup_render.sh
 # three.js for the web app's 3D viewer and Chromium for its browser test (idempotent; see the script)
 bash scripts/setup_web.sh

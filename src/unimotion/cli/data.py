@@ -42,6 +42,45 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_build_bandai)
 
+    render = group.add_parser("render", help="render a built dataset as person-like videos")
+    render.set_defaults(_group_parser=render, func=None)
+    render_targets = render.add_subparsers(dest="render_target", metavar="DATASET")
+    r = render_targets.add_parser(
+        "bandai",
+        help="BandaiML: every motion's SMPL-X fit as a skinned mannequin video (CC BY-NC 4.0)",
+        description=(
+            "Render every motion of a built BandaiML folder (its smplx/<id>.npz SMPL-X fits) as short videos of "
+            "a skinned mannequin-x body, rasterised off-screen by pyrender (EGL/llvmpipe without a GPU), with "
+            "seeded cameras, lights, outfits, floor and background; stores per clip the RGB frames, the 22 "
+            "body joints projected to 2D, the cameras and the SMPL-X parameters (clips/<id>.npz + "
+            "manifest.json; layout in docs/render.md). Deterministic and resumable: rerun the same command "
+            "to finish an interrupted build."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    r.add_argument("--data", default="data/bandaiml", help="BandaiML folder built by `unimotion data build bandai`")
+    r.add_argument("--out", required=True, help="output folder (created; finished clips are reused)")
+    r.add_argument("--size", type=int, default=128, help="resolution in pixels (square, 16..2048)")
+    r.add_argument("--fps", type=float, default=10.0, help="rendered frame rate (divides the source's 20 fps)")
+    r.add_argument("--views", type=int, default=1, help="cameras per clip (spread around the body)")
+    r.add_argument("--max-frames", type=int, default=40,
+                   help="at most this many rendered frames per view (a seeded contiguous run; 0: no cap)")
+    r.add_argument("--camera", choices=("static", "follow"), default="static",
+                   help="a fixed camera per clip, or one that moves with the pelvis")
+    r.add_argument("--body", choices=("wooden", "convex"), default="wooden",
+                   help="mannequin-x design: skinned 'wooden' or rigid 'convex'")
+    r.add_argument("--seed", type=int, default=0, help="seed of cameras, lights, outfits, floor and background")
+    r.add_argument("--split", choices=("all", "train", "val", "test", "test_novel"), default="all",
+                   help="render only the motions of this split")
+    r.add_argument("--include", action="append", default=None, metavar="GLOB",
+                   help="only motions whose id matches (repeatable), e.g. 'dataset-1_bow_*'")
+    r.add_argument("--limit", type=int, default=None, help="only the first N selected motions (quick partial builds)")
+    r.add_argument("--workers", type=int, default=1, help="worker processes (each with its own GL context)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace renders made with other parameters (or render into a non-empty folder)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.set_defaults(func=_render_bandai)
+
     info = group.add_parser("info", help="summarise a HumanML3D-layout dataset folder")
     info.add_argument("root", help="dataset folder")
     info.set_defaults(func=_info)
@@ -58,6 +97,19 @@ def _build_bandai(args: argparse.Namespace) -> int:
                             progress=not args.no_progress)
     print(json.dumps(manifest["counts"], indent=2))
     print(f"built in {manifest['build_seconds']} s -> {args.out}")
+    return 0
+
+
+def _render_bandai(args: argparse.Namespace) -> int:
+    from ..data.bandai_render import RenderConfig, render_bandai
+
+    cfg = RenderConfig(size=args.size, fps=args.fps, views=args.views, max_frames=args.max_frames,
+                       camera=args.camera, body=args.body, seed=args.seed)
+    manifest = render_bandai(args.data, args.out, cfg, workers=args.workers, split=args.split,
+                             include=args.include, limit=args.limit, overwrite=args.overwrite,
+                             progress=not args.no_progress)
+    print(json.dumps(manifest["counts"]))
+    print(f"rendered -> {args.out}")
     return 0
 
 
