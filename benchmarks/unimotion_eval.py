@@ -583,6 +583,9 @@ def write_report(args: argparse.Namespace, rows: list[dict[str, Any]], meta: dic
     from unimotion.utils.io import write_text
 
     notes = render_notes(rows, markdown_table, protocol_summary(args))
+    if meta.get("merged_from"):
+        runs = "\n".join(f"* `{m['command']}` (commit `{m['git_commit']}`, {m['wall_s']} s)" for m in meta["merged_from"])
+        notes = f"**Merged from** (one process per split):\n\n{runs}\n\n{notes}"
     write_results(args.out, rows, meta, title=args.title, columns=T2M_COLUMNS, notes=notes)
     # write_results renders the first table from `columns` over every row: re-render with the T2M rows only
     payload = {"meta": {**meta, "columns": T2M_COLUMNS}, "rows": [r for r in rows if r.get("task") == "t2m"]}

@@ -181,6 +181,7 @@ def test_merge_combines_runs_on_different_splits(tmp_path, bench):
     assert payload["meta"]["timings_s"] == {"t2m/test": 10.0, "t2m/test_novel": 10.0}
     md = out.with_suffix(".md").read_text()
     assert md.startswith("# Merged") and "--merge" in md and "| test_novel | UniMotion |" in md
+    assert "**Merged from**" in md and "--splits test_novel" in md
 
 
 def test_merge_refuses_runs_that_differ(tmp_path, bench):
