@@ -149,8 +149,9 @@ def finish_motion(features, skeleton: np.ndarray | None, *, clean_contacts: bool
     ``skeleton``: (22, 3) bone offsets of the training data (None: no rigidifying). ``observed``: leading
     frames that are given (prediction); they are kept as they are and the rest is blended onto them.
     ``contacts``: what plants a foot in the clean-up — ``"height"`` (below 5 cm) or ``"flags"`` (the
-    features' foot-contact channels and below 5 cm). Measured on 116 val prompts of the demo model
-    (:file:`docs/unimotion.md`): "height" leaves fewer skating frames, "flags" slows locomotion less.
+    features' foot-contact channels and below 5 cm). Measured on 116 val prompts of the demo checkpoint
+    (``docs/results/postprocess_bandaiml.md``): "flags" leaves fewer skating frames and keeps the
+    locomotion's speed, "height" slows locomotion down (a foot near the floor is held even mid-swing).
     """
     feats = np.asarray(features, dtype=np.float32)
     if observed:

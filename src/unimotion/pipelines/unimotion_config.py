@@ -57,7 +57,7 @@ class PipelineConfig:
     max_new_tokens: int = 48
     rigid: bool = True
     clean_contacts: bool = True
-    contacts: Literal["height", "flags"] = "height"
+    contacts: Literal["height", "flags"] = "flags"  # chosen on val: docs/results/postprocess_bandaiml.md
     join_frames: int = 10
     info: dict[str, Any] = field(default_factory=dict)
 
