@@ -622,8 +622,9 @@ def merge_results(args: argparse.Namespace, argv: list[str]) -> int:
     def options(run: argparse.Namespace) -> dict[str, Any]:
         return {k: v for k, v in vars(run).items() if k not in MERGE_FREE_OPTIONS}
 
+    reference = options(runs[0])
     for path, run, payload in zip(args.merge[1:], runs[1:], payloads[1:], strict=True):
-        differ = sorted(k for k, v in options(run).items() if options(runs[0])[k] != v)
+        differ = sorted(k for k, v in options(run).items() if reference[k] != v)
         if differ:
             raise SystemExit(f"--merge: {path} was run with other options than {args.merge[0]}: {', '.join(differ)}")
         if payload["meta"].get("git_commit") != payloads[0]["meta"].get("git_commit"):

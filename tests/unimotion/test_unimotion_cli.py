@@ -42,7 +42,7 @@ def test_generate_writes_gif_bvh_npz_and_refuses_overwrite(ckpt, tmp_path, capsy
     assert cli_main(args + ["--overwrite", "--seed", "1"]) == 0
 
 
-def test_generate_bvh_of_non_rigid_motion_warns_and_positions_all_is_exact(ckpt, tmp_path, capsys, caplog):
+def test_generate_bvh_of_non_rigid_motion_warns_and_positions_all_is_exact(ckpt, tmp_path, capsys):
     """A (random, untrained) generated motion is not a rigid skeleton: the rotation-only BVH says how far
     off it is and why, not as a normal line; --bvh-positions all writes an exact file."""
     import logging

@@ -10,17 +10,13 @@ from . import add_group
 
 def register(subparsers) -> None:
     group = add_group(subparsers, "data", "build and inspect motion datasets")
-    build = group.add_parser("build", help="build a benchmark dataset from raw sources")
-    build.set_defaults(_group_parser=build, func=None)
-    targets = build.add_subparsers(dest="build_target", metavar="DATASET")
-    p = targets.add_parser(
-        "bandai",
+    p = _dataset_parser(
+        group, "build", "build a benchmark dataset from raw sources",
         help="BandaiML from the Bandai Namco Research mocap archives (CC BY-NC 4.0)",
         description=(
             "Build BandaiML (HumanML3D layout + 269-dim variant + SMPL-X parameters + rendered views) from the "
             "two Bandai Namco .tar.gz archives, read directly. Deterministic and resumable."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--src", default="../shared/datasets/bandai", help="folder holding the two .tar.gz archives")
     p.add_argument("--out", required=True, help="output folder (created; existing outputs are reused)")
@@ -42,11 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_build_bandai)
 
-    render = group.add_parser("render", help="render a built dataset as person-like videos")
-    render.set_defaults(_group_parser=render, func=None)
-    render_targets = render.add_subparsers(dest="render_target", metavar="DATASET")
-    r = render_targets.add_parser(
-        "bandai",
+    r = _dataset_parser(
+        group, "render", "render a built dataset as person-like videos",
         help="BandaiML: every motion's SMPL-X fit as a skinned mannequin video (CC BY-NC 4.0)",
         description=(
             "Render every motion of a built BandaiML folder (its smplx/<id>.npz SMPL-X fits) as short videos of "
@@ -56,7 +49,6 @@ def register(subparsers) -> None:
             "manifest.json; layout in docs/render.md). Deterministic and resumable: rerun the same command "
             "to finish an interrupted build."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     r.add_argument("--data", default="data/bandaiml", help="BandaiML folder built by `unimotion data build bandai`")
     r.add_argument("--out", required=True, help="output folder (created; finished clips are reused)")
@@ -84,6 +76,15 @@ def register(subparsers) -> None:
     info = group.add_parser("info", help="summarise a HumanML3D-layout dataset folder")
     info.add_argument("root", help="dataset folder")
     info.set_defaults(func=_info)
+
+
+def _dataset_parser(group, verb: str, verb_help: str, help: str, description: str) -> argparse.ArgumentParser:
+    """``unimotion data VERB bandai``: the VERB parser (alone, it prints its help) and its BandaiML target."""
+    parser = group.add_parser(verb, help=verb_help)
+    parser.set_defaults(_group_parser=parser, func=None)
+    targets = parser.add_subparsers(dest=f"{verb}_target", metavar="DATASET")
+    return targets.add_parser("bandai", help=help, description=description,
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
 def _build_bandai(args: argparse.Namespace) -> int:

@@ -64,6 +64,7 @@ from ..motion.camera import Camera, look_at
 from ..notices import BANDAI_ATTRIBUTION, BANDAI_NOTICE
 from ..utils.io import load_npz_arrays, save_npz, write_json, write_text
 from ..utils.logging import get_logger
+from .humanml3d import parse_text_file, read_split
 from .views import rng_for
 
 log = get_logger(__name__)
@@ -330,17 +331,10 @@ def render_clip(task: tuple[str, str, str, RenderConfig]) -> dict[str, Any]:
 
 
 def _caption(data: Path, motion_id: str) -> str:
+    """The motion's first caption (texts/<id>.txt in the HumanML3D format), "" when it has none."""
     path = data / "texts" / f"{motion_id}.txt"
-    if not path.is_file():
-        return ""
-    first = path.read_text(encoding="utf-8").splitlines()[:1]
-    return first[0].split("#", 1)[0] if first else ""
-
-
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+    entries = parse_text_file(path) if path.is_file() else []
+    return entries[0][0].text if entries else ""
 
 
 # ------------------------------------------------------------------------------------------ the build
@@ -355,13 +349,10 @@ def list_motions(data: str | os.PathLike, split: str = "all", include: list[str]
     if not (data / "smplx").is_dir():
         raise DatasetError(f"{data} has no smplx/ folder: not a BandaiML build with SMPL-X parameters "
                            "(build it with `unimotion data build bandai` without --no-smplx)")
-    split_file = data / f"{split}.txt"
-    if split_file.is_file():
-        ids = [line.strip() for line in split_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    elif split == "all":
+    if split == "all" and not (data / "all.txt").is_file():
         ids = [p.stem for p in (data / "smplx").glob("*.npz")]
     else:
-        raise DatasetError(f"{split_file} not found")
+        ids = read_split(data, split)
     ids = sorted(set(ids))
     if include:
         ids = [i for i in ids if any(fnmatch.fnmatch(i, pat) for pat in include)]
@@ -425,6 +416,7 @@ def render_bandai(
 def _render_locked(data: Path, out: Path, cfg: RenderConfig, ids: list[str], workers: int,
                    progress: bool) -> dict[str, Any]:
     from ..io.mannequin_render import renderer_info
+    from .bandai import _init_worker  # one torch thread per worker process, as the dataset build
 
     started = time.time()
     tasks = [(i, str(data), str(out), cfg) for i in ids]
@@ -490,9 +482,8 @@ def _finalise(data: Path, out: Path, cfg: RenderConfig, renderer: dict[str, str]
     write_json(out / "manifest.json", manifest)
     write_text(out / "NOTICE", BANDAI_NOTICE)
     write_text(out / "README.md", _readme(manifest))
-    for candidate in (data / "LICENSE",):
-        if candidate.is_file():
-            shutil.copyfile(candidate, out / "LICENSE")
+    if (data / "LICENSE").is_file():
+        shutil.copyfile(data / "LICENSE", out / "LICENSE")
     return manifest
 
 
